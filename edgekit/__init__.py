@@ -1,0 +1,59 @@
+"""edgekit — an offline-first Edge-AI lab kit built on ONNX Runtime.
+
+>>> import edgekit as ek
+>>> m = ek.load("digits-cnn")              # a zoo name or a path to an .onnx file
+>>> x, y = ek.datasets.digits(split="test")
+>>> float((m(x)[0].argmax(1) == y).mean()) >= 0.97
+True
+
+Everything here is imported lazily: ``import edgekit`` does not import onnxruntime, numpy or
+OpenCV until a name that needs them is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (relative to this package)
+_LAZY = {
+    "load": "model", "Model": "model", "TensorSpec": "model",
+    "ModelInfo": "info",
+    "benchmark": "bench", "BenchResult": "bench",
+    "ProviderChoice": "providers", "resolve_providers": "providers",
+    "device_info": "device", "DeviceInfo": "device",
+    "EdgekitError": "_errors", "ModelLoadError": "_errors", "ModelNotFoundError": "_errors",
+    "InvalidModelError": "_errors", "UnsupportedModelError": "_errors", "ProviderError": "_errors",
+    "InputError": "_errors", "InferenceError": "_errors", "ZooError": "_errors",
+    "MissingExtraError": "_errors",
+}
+_SUBMODULES = ("datasets", "zoo", "device", "doctor", "providers", "info", "stats")
+
+__all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
+    globals()[name] = value  # cache: the next access is a plain attribute lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs; never executed
+    from . import datasets, device, doctor, info, providers, stats, zoo
+    from ._errors import *  # noqa: F401,F403
+    from .bench import BenchResult, benchmark
+    from .device import DeviceInfo, device_info
+    from .info import ModelInfo
+    from .model import Model, TensorSpec, load
+    from .providers import ProviderChoice, resolve_providers

@@ -1,0 +1,58 @@
+"""The one exception tree of edgekit.
+
+Every error edgekit raises on purpose derives from :class:`EdgekitError` and says three
+things: what happened, what was expected versus what was got, and what to do next.
+
+    EdgekitError
+    ├── ModelLoadError          a model file could not become a session
+    │   ├── ModelNotFoundError  (also FileNotFoundError) no such file or zoo name
+    │   ├── InvalidModelError   not an ONNX file, or a corrupt one
+    │   └── UnsupportedModelError  opset / IR version / operator this ONNX Runtime lacks
+    ├── ProviderError           (also ValueError) unknown or unavailable execution provider
+    ├── InputError              (also ValueError) a feed that does not match the model's inputs
+    ├── InferenceError          (also RuntimeError) ONNX Runtime failed while running
+    ├── ZooError                zoo manifest, checksum or build problems
+    └── MissingExtraError       (also ImportError) an optional extra is not installed
+"""
+
+from __future__ import annotations
+
+
+class EdgekitError(Exception):
+    """Base class of every error edgekit raises on purpose."""
+
+
+class ModelLoadError(EdgekitError):
+    """A model could not be turned into an ONNX Runtime session."""
+
+
+class ModelNotFoundError(ModelLoadError, FileNotFoundError):
+    """The path does not exist and is not a zoo name."""
+
+
+class InvalidModelError(ModelLoadError):
+    """The file is not a valid ONNX model (corrupt, truncated or another format)."""
+
+
+class UnsupportedModelError(ModelLoadError):
+    """The model needs an opset, IR version or operator this ONNX Runtime does not have."""
+
+
+class ProviderError(EdgekitError, ValueError):
+    """An execution provider was asked for that is unknown or not available here."""
+
+
+class InputError(EdgekitError, ValueError):
+    """The inputs given to ``Model.run`` do not match what the model expects."""
+
+
+class InferenceError(EdgekitError, RuntimeError):
+    """ONNX Runtime failed while running a model on inputs that looked valid."""
+
+
+class ZooError(EdgekitError):
+    """A zoo model is unknown, fails its checksum, or could not be built."""
+
+
+class MissingExtraError(EdgekitError, ImportError):
+    """An optional dependency group (``pip install 'edgekit[extra]'``) is missing."""

@@ -1,0 +1,54 @@
+"""Shared fixtures: tiny ONNX models written with onnx.helper, and raw ONNX Runtime as the oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+
+def make_model(nodes, inputs, outputs, *, opset=17, ir_version=8, initializers=()):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="edgekit-tests")
+    model.ir_version = ir_version
+    return model
+
+
+def save(model, path):
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture
+def relu_path(tmp_path):
+    """y = relu(x), x: float32[batch, 3]."""
+    m = make_model([helper.make_node("Relu", ["x"], ["y"])],
+                   [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])])
+    return save(m, tmp_path / "relu.onnx")
+
+
+@pytest.fixture
+def add_path(tmp_path):
+    """Two inputs: s = a + b (float32[2,3]) and a second output d = a - b."""
+    m = make_model([helper.make_node("Add", ["a", "b"], ["s"]), helper.make_node("Sub", ["a", "b"], ["d"])],
+                   [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 3]) for n in ("a", "b")],
+                   [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 3]) for n in ("s", "d")])
+    return save(m, tmp_path / "add.onnx")
+
+
+@pytest.fixture
+def image_model_path(tmp_path):
+    """A model taking an NCHW float image float32[1,3,4,5] and a weight initializer (20 params)."""
+    w = helper.make_tensor("w", TensorProto.FLOAT, [1, 3, 4, 5], np.ones(60, np.float32).tolist())
+    m = make_model([helper.make_node("Mul", ["img", "w"], ["out"])],
+                   [helper.make_tensor_value_info("img", TensorProto.FLOAT, [1, 3, 4, 5])],
+                   [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3, 4, 5])],
+                   initializers=[w])
+    return save(m, tmp_path / "image.onnx")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
