@@ -49,3 +49,10 @@ def test_efficientnet_lite0_builds_and_classifies_bundled_photos(tmp_path, monke
         top1[image] = labels[int(p.argmax())]
     assert any(cat in top1["chelsea"] for cat in ("tabby", "tiger cat", "Egyptian cat")), top1
     assert "espresso" in top1["coffee"], top1
+
+
+def test_face_detector_rebuild_matches_committed(tmp_path):
+    need("tflite2onnx", "torch")  # torch is not used; CI installs both, a student needs neither
+    res = zoo.build_model("face-detector", tmp_path / "face-detector.onnx")
+    e = zoo.entry("face-detector")
+    assert res.sha256 == e.sha256, f"rebuild sha256 {res.sha256} != committed {e.sha256}: {res.report}"

@@ -1,0 +1,39 @@
+"""The benchmark loop rule and result, on a tiny model (no timed asserts: only counts and shapes)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from edgekit.bench import BenchConfig, benchmark, random_feed
+
+
+def test_loop_rule_min_runs_and_min_time(relu_path):
+    r = benchmark(relu_path, min_runs=30, min_s=0.05, warmup_runs=5, warmup_s=0.0)
+    assert r.latency_ms["n"] == len(r.samples_ms) >= 30
+    assert sum(r.samples_ms) / 1e3 <= 0.05 + 1.0  # bounded by min_s plus one slow run, not runaway
+    assert r.latency_ms["min"] <= r.latency_ms["p50"] <= r.latency_ms["p99"] <= r.latency_ms["max"]
+    assert r.cold_start_ms["session_ms"] > 0 and r.cold_start_ms["first_run_ms"] > 0
+    assert r.throughput_ips > 0
+
+
+def test_max_time_caps_the_run(relu_path):
+    r = benchmark(relu_path, min_runs=10**9, min_s=100.0, max_s=0.2, warmup_s=0.0, warmup_runs=1)
+    assert 0 < r.latency_ms["n"] < 10**9
+
+
+def test_result_is_json_with_raw_samples_and_config(relu_path):
+    r = benchmark(relu_path, threads=1, min_runs=20, min_s=0.0)
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["schema_version"] == 1 and d["config"]["threads"] == 1
+    assert len(d["samples_ms"]) == d["latency_ms"]["n"] and len(d["model_sha256"]) == 64
+    assert "p50" in str(r) and "inferences/s" in str(r)
+
+
+def test_random_feed_fills_dynamic_axes(relu_path):
+    from edgekit import load
+
+    feed = random_feed(load(relu_path), batch_size=4)
+    assert feed["x"].shape == (4, 3) and feed["x"].dtype == np.float32
+    assert BenchConfig().min_runs == 100

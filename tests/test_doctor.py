@@ -1,0 +1,119 @@
+"""edgekit.doctor: the real checks on this machine, and simulated broken installations."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import time
+
+import pytest
+from rich.console import Console
+
+from edgekit import doctor
+from edgekit.doctor import Check, check_import, run_checks
+
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+SIGILL_CODE = "import os, signal; os.kill(os.getpid(), signal.SIGILL)"
+
+
+@pytest.fixture(scope="module")
+def timed_report():
+    start = time.perf_counter()
+    report = run_checks()
+    return report, time.perf_counter() - start
+
+
+def test_this_installation_is_healthy(timed_report):
+    report, seconds = timed_report
+    problems = [c for c in report.checks if not c.ok]
+    assert report.ok, f"failed checks: {problems}"
+    names = [c.name for c in report.checks]
+    for name in ("python", "device", "import onnxruntime", "import cv2", "inference", "execution providers"):
+        assert name in names, f"no {name!r} check in {names}"
+    assert "CPUExecutionProvider" in report.providers, report.providers
+    assert report.device and report.device["fingerprint"], report.device
+    # all children overlap; a 2-core machine needs about a second
+    assert seconds < 4, f"run_checks took {seconds:.2f} s"
+
+
+def test_report_is_plain_json_and_renders(timed_report):
+    report = timed_report[0]
+    d = report.to_dict()
+    assert json.loads(json.dumps(d)) == d, "to_dict() does not survive a JSON round trip"
+    assert d["schema"] == "edgekit.doctor/1" and d["ok"] is True, d
+    assert {"name", "level", "detail", "fix", "ok"} <= set(d["checks"][0]), d["checks"][0]
+    out = io.StringIO()
+    report.render(Console(file=out, width=120))
+    text = out.getvalue()
+    assert "edgekit doctor" in text and "import onnxruntime" in text and "All good" in text, text
+
+
+@posix_only
+def test_a_crashing_import_is_a_failed_check_not_a_dead_doctor():
+    check = check_import("crashy", code=SIGILL_CODE)
+    assert check.level == "fail" and not check.ok, check
+    assert "SIGILL" in check.detail, check.detail
+    assert check.fix and "instruction" in check.fix and "older wheel" in check.fix, check.fix
+
+
+@posix_only
+def test_crash_of_an_installed_wheel_names_its_version_and_an_older_one():
+    check = check_import("numpy", code=SIGILL_CODE)
+    assert check.detail.startswith("numpy ") and "SIGILL" in check.detail, check.detail
+    assert 'pip install "numpy<' in check.fix, check.fix
+    segv = check_import("onnx", code="import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    assert "SIGSEGV" in segv.detail and "--force-reinstall onnx" in segv.fix, segv
+
+
+def test_windows_crash_codes_read_as_signals():
+    child = doctor._Child.__new__(doctor._Child)  # judge an exit code without starting a process
+    child.name, child.module, child.dist = "import onnxruntime", "onnxruntime", "onnxruntime"
+    check = child._failure(0xC000001D, "")  # STATUS_ILLEGAL_INSTRUCTION
+    assert check is not None and "SIGILL" in check.detail, check
+
+
+def test_an_import_error_gets_the_classic_fix():
+    check = check_import("numpy", code="raise ImportError('DLL load failed while importing _core')")
+    assert check.level == "fail" and "DLL load failed" in check.detail, check
+    assert "Visual C++ Redistributable" in check.fix, check.fix
+
+
+def test_a_hanging_import_times_out():
+    start = time.perf_counter()
+    check = check_import("slowpoke", code="import time; time.sleep(30)", timeout=0.5)
+    assert time.perf_counter() - start < 5, "the timeout did not stop the child"
+    assert check.level == "fail" and "no answer" in check.detail, check
+
+
+def test_missing_optional_module_warns_with_the_pip_line():
+    check = check_import("edgekit_no_such_module", extra="lab")
+    assert check.level == "warn" and check.ok, check
+    assert check.fix == 'pip install "edgekit[lab]"' and check.fix in check.detail, check
+
+
+def test_missing_core_module_fails_and_optional_crash_only_warns():
+    missing = check_import("edgekit_no_such_module")
+    assert missing.level == "fail" and missing.fix == "pip install edgekit_no_such_module", missing
+    broken_extra = check_import("fancy", extra="lab", code="raise ImportError('broken')")
+    assert broken_extra.level == "warn", broken_extra
+
+
+def test_board_specific_provider_hints():
+    qnn = doctor._providers_check(["CPUExecutionProvider"], "snapdragon")
+    assert qnn.level == "warn" and "edgekit[qnn]" in qnn.fix, qnn
+    cuda = doctor._providers_check(["CPUExecutionProvider"], "jetson")
+    assert cuda.level == "warn" and "JetPack" in cuda.fix, cuda
+    assert doctor._providers_check([], None).level == "fail"
+
+
+def test_zoo_failures_are_named():
+    rows = [{"name": "digits-cnn", "ok": True, "detail": "sha256 ok"},
+            {"name": "mobilenet", "ok": False, "detail": "sha256 mismatch"}]
+    check = doctor._zoo_check(rows)
+    assert check.level == "fail" and "1/2" in check.detail and "mobilenet" in check.detail, check
+
+
+def test_check_levels():
+    assert Check("a", "warn", "").ok and not Check("a", "fail", "").ok
+    assert Check("a", "ok", "d").to_dict() == {"name": "a", "level": "ok", "detail": "d", "fix": None, "ok": True}
