@@ -49,6 +49,7 @@ def imagenet_input(rgb: np.ndarray, pre: dict) -> np.ndarray:
 
 def tour(out: Path, quick: bool = False) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -64,7 +65,8 @@ def tour(out: Path, quick: bool = False) -> int:
 
     console.rule("[bold]2. Inference on bundled data")
     m = load("digits-cnn", providers="cpu")
-    console.print(f"{m!r}\n[dim]provider choice: {m.provider_choice.reason}[/]")
+    console.print(escape(repr(m)))  # escape: rich would read "[batch,1,8,8]" as markup
+    console.print(f"[dim]provider choice: {escape(m.provider_choice.reason)}[/]")
     x, y = datasets.digits(split="test")
     probs = softmax(m(x)[0])
     acc = float((probs.argmax(1) == y).mean())
@@ -104,7 +106,7 @@ def tour(out: Path, quick: bool = False) -> int:
         for threads in (1, 2):
             r = benchmark(name, threads=threads, **budget)
             rows.append(r)
-            console.print(f"threads={threads}  {r}")
+            console.print(escape(f"threads={threads}  {r}"))
     record["benchmarks"] = [r.to_dict() for r in rows]
     (out / "tour.json").write_text(json.dumps(record, indent=1, default=str))
 
@@ -128,9 +130,15 @@ def _plot(results, path: Path) -> Path:
 
     fig, axes = plt.subplots(1, len({r.model for r in results}), figsize=(10, 3.8))
     for ax, model in zip(np.atleast_1d(axes), dict.fromkeys(r.model for r in results)):
-        for r in (r for r in results if r.model == model):
-            ax.hist(r.samples_ms, bins=40, alpha=0.6, label=f"{r.config.threads} thread(s): p50 {r.latency_ms['p50']:.2f} ms")
-        ax.set_title(model)
+        runs = [r for r in results if r.model == model]
+        # Shared bins up to the largest p99: rare slow outliers would squash the histogram flat.
+        lo = min(r.latency_ms["min"] for r in runs)
+        hi = max(r.latency_ms["p99"] for r in runs)
+        bins = np.linspace(lo, hi, 50)
+        for r in runs:
+            ax.hist(np.clip(r.samples_ms, lo, hi), bins=bins, alpha=0.6,
+                    label=f"{r.config.threads} thread(s): p50 {r.latency_ms['p50']:.3g} ms")
+        ax.set_title(f"{model} (slowest 1% clipped to p99)")
         ax.set_xlabel("latency per inference (ms)")
         ax.set_ylabel("runs")
         ax.legend()

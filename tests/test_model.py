@@ -169,3 +169,16 @@ def test_info_counts_parameters_and_ops(image_model_path):
     text = str(info)
     assert "parameters  60" in text and "img: float32[1,3,4,5]" in text
     assert info.to_dict()["op_histogram"] == {"Mul": 1}
+
+
+def test_runtime_failure_is_inference_error_with_ort_message(tmp_path):
+    """A feed that fits the specs but fails inside a kernel: an InferenceError, not a raw ORT error."""
+    m = make_model([helper.make_node("Reshape", ["x", "shape"], ["y"])],
+                   [helper.make_tensor_value_info("x", TensorProto.FLOAT, [6]),
+                    helper.make_tensor_value_info("shape", TensorProto.INT64, [1])],
+                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = ek.load(save(m, tmp_path / "reshape.onnx"))
+    x = np.arange(6, dtype=np.float32)
+    np.testing.assert_array_equal(model({"x": x, "shape": np.array([6])})[0], x)
+    with pytest.raises(ek.InferenceError, match=r"ONNX Runtime failed while running reshape: .*"):
+        model({"x": x, "shape": np.array([4])})
