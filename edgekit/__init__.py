@@ -27,9 +27,11 @@ _LAZY = {
     "EdgekitError": "_errors", "ModelLoadError": "_errors", "ModelNotFoundError": "_errors",
     "InvalidModelError": "_errors", "UnsupportedModelError": "_errors", "ProviderError": "_errors",
     "InputError": "_errors", "InferenceError": "_errors", "ZooError": "_errors",
-    "MissingExtraError": "_errors",
+    "MissingExtraError": "_errors", "ResultError": "_errors",
+    "compare": "compare", "profile": "profile",
 }
-_SUBMODULES = ("datasets", "zoo", "device", "doctor", "providers", "info", "stats")
+_SUBMODULES = ("datasets", "zoo", "device", "doctor", "providers", "info", "stats", "sampler", "energy",
+               "export", "report", "suite", "ab")
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 
@@ -50,7 +52,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
-    from . import datasets, device, doctor, info, providers, stats, zoo
+    from . import ab, datasets, device, doctor, energy, export, info, providers, report, sampler, stats, suite, zoo
+    from .compare import compare
+    from .profile import profile
     from ._errors import *  # noqa: F401,F403
     from .bench import BenchResult, benchmark
     from .device import DeviceInfo, device_info

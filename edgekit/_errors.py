@@ -12,7 +12,8 @@ things: what happened, what was expected versus what was got, and what to do nex
     ├── InputError              (also ValueError) a feed that does not match the model's inputs
     ├── InferenceError          (also RuntimeError) ONNX Runtime failed while running
     ├── ZooError                zoo manifest, checksum or build problems
-    └── MissingExtraError       (also ImportError) an optional extra is not installed
+    ├── MissingExtraError       (also ImportError) an optional extra is not installed
+    └── ResultError             (also ValueError) a benchmark result file that cannot be read
 """
 
 from __future__ import annotations
@@ -56,3 +57,7 @@ class ZooError(EdgekitError):
 
 class MissingExtraError(EdgekitError, ImportError):
     """An optional dependency group (``pip install 'edgekit[extra]'``) is missing."""
+
+
+class ResultError(EdgekitError, ValueError):
+    """A benchmark result file is missing, not JSON, not an edgekit result, or of another schema."""

@@ -91,18 +91,109 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers like 1,2,4, got {text!r}") from None
 
 
+def _str_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _spin_list(text: str) -> list[bool]:
+    values = {"on": True, "off": False}
+    try:
+        return [values[t] for t in _str_list(text)]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"--spin takes on, off or on,off; got {text!r}") from None
+
+
 def cmd_bench(args) -> int:
+    import itertools
+
     from .bench import benchmark
 
+    if args.ab:
+        return _bench_ab(args)
+    if args.suite:
+        return _bench_suite(args)
+    if not args.model:
+        raise SystemExit("edgekit bench: name a MODEL (zoo name or .onnx path)")
+    grid = list(itertools.product(args.threads or [None], args.optimization or ["all"], args.spin or [None],
+                                  args.batch or [1], args.providers or ["cpu"]))
     results = []
-    for threads in args.threads or [None]:
-        r = benchmark(args.model, threads=threads, min_runs=args.min_runs, min_s=args.min_s, max_s=args.max_s)
-        print(f"threads={threads or 'default'}  {r}")
+    for threads, opt, spin, batch, prov in grid:
+        r = benchmark(args.model, threads=threads, optimization=opt, spin_wait=spin, batch_size=batch,
+                      providers=prov, mode=args.mode, concurrency=args.concurrency, sessions=args.sessions,
+                      min_runs=args.min_runs, min_s=args.min_s, max_s=args.max_s, warmup_s=args.warmup_s,
+                      progress=sys.stderr.isatty())
         results.append(r.to_dict())
+        if not args.quiet:
+            print(f"{r.config.label()}  {r}")
+    if len(results) > 1 or args.table:
+        from .export import results_table
+
+        _console().print(results_table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results[0] if len(results) == 1 else results, indent=1))
         print(f"wrote {args.json}")
+    if args.csv:
+        from .export import to_csv
+
+        to_csv(results, args.csv)
+        print(f"wrote {args.csv}")
     return 0
+
+
+def _bench_suite(args) -> int:
+    from .suite import run_suite
+
+    out = Path(args.out or f"results-{Path(args.suite).stem}")
+    files = run_suite(args.suite, out, force=args.force,
+                      on_result=lambda f, r: print(f"{f.name}: p50 {r['latency_ms']['p50']:.4f} ms"
+                                                   + ("  SUSPECT" if r["suspect"].get("is_suspect") else "")))
+    print(f"{len(files)} results in {out} (finished ones are kept; re-running skips them)")
+    return 0
+
+
+def _bench_ab(args) -> int:
+    from .ab import run_ab
+
+    model = args.model
+    if not model:
+        raise SystemExit("edgekit bench --ab A B: name a MODEL too, e.g. edgekit bench digits-cnn --ab threads=1 threads=2")
+    res = run_ab(model, args.ab[0], args.ab[1], rounds=args.rounds, block_s=args.min_s)
+    print(f"A = {args.ab[0]}: p50 {res.a['latency_ms']['p50']:.4f} ms over {res.a['latency_ms']['n']} runs")
+    print(f"B = {args.ab[1]}: p50 {res.b['latency_ms']['p50']:.4f} ms over {res.b['latency_ms']['n']} runs")
+    print(f"order of blocks (one process each): {' '.join(res.order)}")
+    print(res.comparison)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"a": res.a, "b": res.b, "order": res.order,
+                                               "comparison": res.comparison.to_dict()}, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .compare import comparison_table, compare_many, load_results
+
+    results = load_results(args.results)
+    if len(results) < 2:
+        raise SystemExit("edgekit compare: give at least two results (files holding one result or a list)")
+    comparisons = compare_many(results)
+    _console().print(comparison_table(comparisons))
+    for c in comparisons:
+        print(c)
+    if args.json:
+        Path(args.json).write_text(json.dumps([c.to_dict() for c in comparisons], indent=1))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import main as report_main
+
+    return report_main(args.rest)
+
+
+def cmd_profile(args) -> int:
+    from .profile import main as profile_main
+
+    return profile_main(args.rest)
 
 
 def cmd_tour(args) -> int:
@@ -138,14 +229,42 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("bench", help="benchmark a model (latency percentiles, throughput)")
-    s.add_argument("model", help="zoo name or .onnx path")
+    s = sub.add_parser("bench", help="benchmark a model: percentiles with CIs, throughput, memory, sampler")
+    s.add_argument("model", nargs="?", help="zoo name or .onnx path")
     s.add_argument("--threads", type=_int_list, help="intra-op threads; a list sweeps: 1,2,4")
+    s.add_argument("--optimization", type=_str_list, help="graph optimization level(s): disable,basic,extended,all")
+    s.add_argument("--spin", type=_spin_list, help="intra-op spin-wait: on, off or on,off")
+    s.add_argument("--batch", type=_int_list, help="batch size(s) for the dynamic batch axis")
+    s.add_argument("--providers", type=_str_list, help="execution provider(s), e.g. cpu or auto")
+    s.add_argument("--mode", choices=["latency", "throughput"], default="latency")
+    s.add_argument("--concurrency", type=int, default=1, help="throughput mode: parallel callers")
+    s.add_argument("--sessions", type=int, default=1, help="throughput mode: sessions shared by the callers")
     s.add_argument("--min-runs", type=int, default=100)
     s.add_argument("--min-s", type=float, default=3.0)
     s.add_argument("--max-s", type=float, default=15.0)
+    s.add_argument("--warmup-s", type=float, default=0.5)
+    s.add_argument("--ab", nargs=2, metavar=("CONFIG_A", "CONFIG_B"),
+                   help="interleaved A/B in separate processes, e.g. --ab threads=1 threads=2")
+    s.add_argument("--rounds", type=int, default=6, help="--ab: blocks per side")
+    s.add_argument("--suite", help="run a suite file (benchmarks/suites/*.json), one result file per job")
+    s.add_argument("--out", help="--suite: folder for the result files")
+    s.add_argument("--force", action="store_true", help="--suite: redo results that already exist")
     s.add_argument("--json", help="write the result(s) to this file")
+    s.add_argument("--csv", help="write one CSV row per result")
+    s.add_argument("--table", action="store_true", help="print the summary table even for one result")
+    s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("compare", help="ratios of medians with bootstrap CIs and a verdict")
+    s.add_argument("results", nargs="+", help="result JSON files (the first is the baseline)")
+    s.add_argument("--json", help="write the comparisons to this file")
+    s.set_defaults(func=cmd_compare)
+
+    for name, helptext, func in (("report", "self-contained HTML report with plots (RESULT.json... -o report.html)", cmd_report),
+                                 ("profile", "per-operator time from ONNX Runtime's profiler (MODEL [--runs N])", cmd_profile)):
+        s = sub.add_parser(name, help=helptext, add_help=False)
+        s.add_argument("rest", nargs=argparse.REMAINDER)
+        s.set_defaults(func=func)
     return p
 
 

@@ -37,3 +37,34 @@ def test_random_feed_fills_dynamic_axes(relu_path):
     feed = random_feed(load(relu_path), batch_size=4)
     assert feed["x"].shape == (4, 3) and feed["x"].dtype == np.float32
     assert BenchConfig().min_runs == 100
+
+
+def test_result_records_memory_cpu_device_and_suspect(relu_path):
+    r = benchmark(relu_path, min_runs=20, min_s=0.0).to_dict()
+    assert r["memory"]["peak_rss_bytes"] > 10_000_000 and r["memory"]["session_rss_increment_bytes"] is not None
+    assert r["cpu_s_per_inference"] is not None and r["cpu_s_per_inference"] >= 0
+    assert len(r["device"]["fingerprint"]) == 12
+    assert set(r["suspect"]) >= {"is_suspect", "reasons"}
+    assert r["energy"]["available"] in (True, False) and ("detail" in r["energy"] or "joules" in r["energy"])
+    assert r["environment"]["onnxruntime"]
+
+
+def test_throughput_mode_uses_several_sessions(relu_path):
+    r = benchmark(relu_path, mode="throughput", concurrency=2, sessions=2, min_runs=50, min_s=0.05, warmup_runs=2)
+    assert r.latency_ms["n"] >= 50 and r.throughput_ips > 0 and r.config.concurrency == 2
+
+
+def test_bad_mode_explains(relu_path):
+    import pytest
+
+    with pytest.raises(ValueError, match="mode must be one of"):
+        benchmark(relu_path, mode="fast")
+
+
+def test_feed_errors_surface_before_timing(relu_path):
+    import pytest
+
+    from edgekit import InputError
+
+    with pytest.raises(InputError, match="expects float32"):
+        benchmark(relu_path, feed={"x": np.zeros((1, 3), np.float64)}, min_runs=1)

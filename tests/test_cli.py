@@ -63,3 +63,21 @@ def test_tour_quick(tmp_path):
     assert record["digits_accuracy"] >= 0.97
     assert {b["model"] for b in record["benchmarks"]} == {"digits-cnn", "mobilenetv2-224"}
     assert (tmp_path / "tour" / "tour.png").stat().st_size > 10_000
+
+
+def test_bench_compare_report_profile_end_to_end(tmp_path, capsys):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    for out, threads in ((a, "1"), (b, "2")):
+        assert main(["bench", "digits-cnn", "--threads", threads, "--min-runs", "50", "--min-s", "0.1", "--quiet", "--json", str(out)]) == 0
+    assert main(["compare", str(a), str(b), "--json", str(tmp_path / "cmp.json")]) == 0
+    text = capsys.readouterr().out
+    assert any(w in text for w in ("faster", "slower", "no significant difference")), text
+    prof = tmp_path / "prof.json"
+    assert main(["profile", "digits-cnn", "--runs", "5", "--json", str(prof)]) == 0
+    assert json.loads(prof.read_text())["runs"] == 5
+    html = tmp_path / "r.html"
+    assert main(["report", str(a), str(b), "-o", str(html), "--profile", str(prof)]) == 0
+    assert html.read_text().count("data:image/png;base64,") >= 4
+    csv_out = tmp_path / "r.csv"
+    assert main(["bench", "digits-cnn", "--min-runs", "10", "--min-s", "0", "--quiet", "--csv", str(csv_out)]) == 0
+    assert csv_out.read_text().count("\n") == 2
