@@ -2,7 +2,7 @@
 
 The loop rule follows TFLite's benchmark_model: warm up for at least ``warmup_runs`` runs AND
 ``warmup_s`` seconds, then measure until at least ``min_runs`` runs AND ``min_s`` seconds have
-passed, stopping at ``max_s`` whatever happens. Cold start (session creation and the first
+passed, stopping at ``max_s`` or ``max_runs`` whatever happens. Cold start (session creation and the first
 inference) is reported apart from warm latency. Every sample is kept, with the device
 fingerprint, versions, model sha256, the full configuration, memory, CPU time, and what a
 background sampler saw (frequency, temperature, CPU pressure) — a contaminated run is flagged.
@@ -48,6 +48,7 @@ class BenchConfig:
     min_runs: int = 100
     min_s: float = 3.0
     max_s: float = 15.0
+    max_runs: int = 100_000  # a cap like max_s: keeps result files of microsecond models small
     sample_interval_s: float = 0.1
 
     def label(self) -> str:
@@ -149,7 +150,7 @@ def _measure_latency(call: Callable[[], Any], cfg: BenchConfig, tick: Callable[[
         t = clock()
         call()
         append(clock() - t)
-        if t - start > cfg.max_s:
+        if t - start > cfg.max_s or len(samples) >= cfg.max_runs:
             break
         if not len(samples) & 255:
             tick(len(samples))

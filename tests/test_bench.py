@@ -68,3 +68,8 @@ def test_feed_errors_surface_before_timing(relu_path):
 
     with pytest.raises(InputError, match="expects float32"):
         benchmark(relu_path, feed={"x": np.zeros((1, 3), np.float64)}, min_runs=1)
+
+
+def test_max_runs_caps_the_run(relu_path):
+    r = benchmark(relu_path, min_runs=10, min_s=100.0, max_runs=300, warmup_s=0.0, warmup_runs=1)
+    assert r.latency_ms["n"] == 300
