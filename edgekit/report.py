@@ -25,6 +25,8 @@ import numpy as np
 
 from ._errors import EdgekitError
 from ._extras import require
+from .compare import load_results
+from .export import config_text
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
 table{border-collapse:collapse;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
@@ -52,11 +54,6 @@ def _label(r: dict) -> str:
     return f"{r.get('model', '?')} ({'default' if t is None else t} thread{'' if t == 1 else 's'})"
 
 
-def _config_text(cfg: dict) -> str:
-    keys = ("threads", "providers", "optimization", "batch_size")
-    return ", ".join(f"{k}={cfg[k]}" for k in keys if k in cfg)
-
-
 def _device_text(r: dict) -> str:
     dev = r.get("device") or {}
     return str(dev.get("board") or dev.get("cpu_model") or dev.get("fingerprint") or
@@ -79,7 +76,7 @@ def _summary_table(results: list[dict]) -> str:
         ci = lat.get("p50_ci")
         p50 = f"{lat.get('p50', float('nan')):.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
         reasons = _suspect_reasons(r)
-        cells = [(r.get("model", "?"), "l"), (_config_text(r.get("config") or {}), "l"), (p50, ""),
+        cells = [(r.get("model", "?"), "l"), (config_text(r.get("config") or {}), "l"), (p50, ""),
                  (f"{lat.get('p90', float('nan')):.3f}", ""), (f"{lat.get('p99', float('nan')):.3f}", ""),
                  (f"{r.get('throughput_ips', float('nan')):.1f}", ""),
                  (f"{cold.get('session_ms', float('nan')):.1f} + {cold.get('first_run_ms', float('nan')):.2f}", ""),
@@ -213,13 +210,12 @@ def write_report(results: list[dict], out: str | Path, *, profile: dict | None =
     return out
 
 
-def load_results(path: str | Path) -> list[dict[str, Any]]:
-    """Results from a JSON file holding one result object or a list of them."""
+def _read_profile(path: str | Path) -> dict[str, Any]:
+    """A profile JSON (``edgekit profile --json``); not a benchmark result, so read it plainly."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise EdgekitError(f"cannot read benchmark results from {path}: {exc}") from exc
-    return data if isinstance(data, list) else [data]
+        raise EdgekitError(f"cannot read the profile {path}: {exc}; expected the JSON of edgekit profile --json") from exc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,10 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--title", help="report title")
     args = p.parse_args(argv)
     try:
-        results = [r for f in args.results for r in load_results(f)]
-        profile = None
-        if args.profile:
-            profile = load_results(args.profile)[0]
+        results = load_results(args.results)
+        profile = _read_profile(args.profile) if args.profile else None
         path = write_report(results, args.out, profile=profile, title=args.title)
     except EdgekitError as exc:
         print(f"edgekit report: error: {exc}", file=sys.stderr)

@@ -117,7 +117,8 @@ def test_main_reads_objects_and_lists(tmp_path, results, capsys):
     assert rc == 0 and out.exists()
     assert len(pngs(out.read_text(encoding="utf-8"))) == 7
     assert report.main([str(tmp_path / "missing.json"), "-o", str(out)]) == 2
-    assert "cannot read benchmark results" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no result file at" in err and "edgekit bench MODEL --json" in err, err
 
 
 def test_real_benchmark_and_profile_shapes(tmp_path, relu_path):
