@@ -25,20 +25,13 @@ import time
 import warnings
 from pathlib import Path
 
+from _contract import need  # import-or-exit-3, shared by the build scripts
+
 ROOT = Path(__file__).resolve().parents[2]  # the repo root, so `import edgekit` works uninstalled
 if (ROOT / "edgekit").is_dir():  # a source checkout (an installed edgekit imports anyway)
     sys.path.insert(0, str(ROOT))
 
 EPOCHS, BATCH, LR, SEED = 10, 32, 3e-3, 0
-
-
-def need(module: str, pip: str):
-    """Import ``module`` or exit with code 3 and the pip command (the build-script contract)."""
-    try:
-        return __import__(module)
-    except ImportError:
-        print(f"{module} is not installed: pip install {pip}", file=sys.stderr)
-        sys.exit(3)
 
 
 def build_model(nn):

@@ -28,20 +28,13 @@ import time
 import warnings
 from pathlib import Path
 
+from _contract import need  # import-or-exit-3, shared by the build scripts
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]  # the repo root, so `import edgekit` works uninstalled
 if (ROOT / "edgekit").is_dir():  # a source checkout (an installed edgekit imports anyway)
     sys.path.insert(0, str(ROOT))
 CATS = {"tabby, tabby cat", "tiger cat", "Egyptian cat"}  # ImageNet classes 281, 282, 285
-
-
-def need(module: str, pip: str):
-    """Import ``module`` or exit with code 3 and the pip command (the build-script contract)."""
-    try:
-        return __import__(module)
-    except ImportError:
-        print(f"{module} is not installed: pip install {pip}", file=sys.stderr)
-        sys.exit(3)
 
 
 def preprocess(rgb, np, cv2):

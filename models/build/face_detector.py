@@ -29,6 +29,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from _contract import need  # import-or-exit-3, shared by the build scripts
+
 ROOT = Path(__file__).resolve().parents[2]  # the repo root, so `import edgekit` works uninstalled
 if (ROOT / "edgekit").is_dir():  # a source checkout (an installed edgekit imports anyway)
     sys.path.insert(0, str(ROOT))
@@ -37,15 +39,6 @@ MEMBER = "mediapipe/modules/face_detection/face_detection_short_range.tflite"
 TFLITE_SHA256 = "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"
 STRIDES = (8, 16, 16, 16)  # SsdAnchorsCalculator options of face_detection_short_range.pbtxt
 SIZE = 128
-
-
-def need(module: str, pip: str):
-    """Import ``module`` or exit with code 3 and the pip command (the build-script contract)."""
-    try:
-        return __import__(module)
-    except ImportError:
-        print(f"{module} is not installed: pip install {pip}", file=sys.stderr)
-        sys.exit(3)
 
 
 def fetch_tflite(wheel: Path | None, tmp: Path) -> bytes:
