@@ -29,9 +29,10 @@ _LAZY = {
     "InputError": "_errors", "InferenceError": "_errors", "ZooError": "_errors",
     "MissingExtraError": "_errors", "ResultError": "_errors",
     "compare": "compare", "profile": "profile",
+    "check": "grading.check", "checker": "grading.check",
 }
 _SUBMODULES = ("datasets", "zoo", "device", "doctor", "providers", "info", "stats", "sampler", "energy",
-               "export", "report", "suite", "ab")
+               "export", "report", "suite", "ab", "grading")
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 
@@ -52,7 +53,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
-    from . import ab, datasets, device, doctor, energy, export, info, providers, report, sampler, stats, suite, zoo
+    from . import ab, datasets, device, doctor, energy, export, grading, info, providers, report, sampler, stats, suite, zoo
+    from .grading.check import check, checker
     from .compare import compare
     from .profile import profile
     from ._errors import *  # noqa: F401,F403

@@ -6,6 +6,7 @@
     edgekit models list|info|build|verify
     edgekit info MODEL                 opset, parameters, op histogram, inputs/outputs
     edgekit bench MODEL [--threads 1,2] [--json out.json]
+    edgekit lab release LAB --out DIR  edgekit check NOTEBOOK  edgekit grade LAB SUBMISSIONS --out OUT
 """
 
 from __future__ import annotations
@@ -265,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=helptext, add_help=False)
         s.add_argument("rest", nargs=argparse.REMAINDER)
         s.set_defaults(func=func)
+
+    from .grading.cli import register
+
+    register(sub)
     return p
 
 

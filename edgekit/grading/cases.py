@@ -1,0 +1,247 @@
+"""How a lab's ``tests.py`` says what to check: test cases, targets and comparisons.
+
+A case asks the student's code for a value — ``call("softmax", x)`` or ``get("n_nodes")`` —
+and compares it with the same value computed from the instructor's reference solution. The
+student's process only ever computes values; the comparison happens in the grader, so nothing
+a student patches in their own process can change a verdict.
+
+>>> import numpy as np
+>>> c = close(atol=1e-6)
+>>> c(np.array([0.1, 0.9]), np.array([0.1, 0.9])) is None
+True
+>>> print(c(np.array([0.1, 0.8]), np.array([0.1, 0.9])))
+values differ: max abs diff 0.1 at index (1,) (got 0.8, expected 0.9); allowed atol=1e-06 + rtol=1e-05*|expected|
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+# -- targets: what to ask the student's code for --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Obj:
+    """An argument built inside the student's process from an importable factory, e.g. a fake
+    clock: ``obj("edgekit.grading.fakes:FakeClock", ticks=[0.0, 0.5])``."""
+
+    factory: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An argument that is one of the student's own globals (e.g. their function)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Call:
+    """Call the student's function ``name`` with ``args``/``kwargs`` (data, :class:`Obj`, :class:`Ref`)."""
+
+    name: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+    def __call__(self, ns: Any) -> Any:
+        resolve = getattr(ns, "_resolve", None) or (lambda v: resolve_local(v, ns))
+        return getattr(ns, self.name)(*resolve(self.args), **resolve(self.kwargs))
+
+    def describe(self) -> str:
+        parts = [_short(a) for a in self.args] + [f"{k}={_short(v)}" for k, v in self.kwargs.items()]
+        return f"{self.name}({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Get:
+    """Read the student's global variable ``name``."""
+
+    name: str
+
+    def __call__(self, ns: Any) -> Any:
+        return getattr(ns, self.name)
+
+    def describe(self) -> str:
+        return self.name
+
+
+def call(name: str, *args: Any, **kwargs: Any) -> Call:
+    return Call(name, args, kwargs)
+
+
+def get(name: str) -> Get:
+    return Get(name)
+
+
+def obj(factory: str, *args: Any, **kwargs: Any) -> Obj:
+    return Obj(factory, args, kwargs)
+
+
+def ref(name: str) -> Ref:
+    return Ref(name)
+
+
+def resolve_local(v: Any, ns: Any) -> Any:
+    """Build :class:`Obj` and look up :class:`Ref` arguments in this process (reference, self-check)."""
+    if isinstance(v, Obj):
+        import importlib
+
+        module, _, attr = v.factory.partition(":")
+        factory = importlib.import_module(module)
+        for part in attr.split("."):
+            factory = getattr(factory, part)
+        return factory(*resolve_local(v.args, ns), **resolve_local(v.kwargs, ns))
+    if isinstance(v, Ref):
+        return getattr(ns, v.name)
+    if isinstance(v, (list, tuple)):
+        return type(v)(resolve_local(x, ns) for x in v)
+    if isinstance(v, dict):
+        return {k: resolve_local(x, ns) for k, x in v.items()}
+    return v
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, np.ndarray):
+        return f"array{list(v.shape)}:{v.dtype}" if v.size > 6 else f"array({v.tolist()})"
+    if isinstance(v, Obj):
+        return f"{v.factory.split(':')[-1]}(...)"
+    if isinstance(v, Ref):
+        return v.name
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# -- comparisons: (got, expected) -> None when fine, else a message with the numbers -------------
+
+
+@dataclass(frozen=True)
+class close:  # noqa: N801 - used like a function in tests.py
+    """Numbers or arrays equal within ``atol + rtol*|expected|``, with the same shape."""
+
+    rtol: float = 1e-5
+    atol: float = 1e-8
+
+    def __call__(self, got: Any, want: Any) -> str | None:
+        try:
+            g = np.asarray(got, dtype=np.float64) if not np.iscomplexobj(got) else np.asarray(got)
+        except (TypeError, ValueError):
+            return f"expected numbers like {_short(want)}, got {type(got).__name__} {_short(got)}"
+        w = np.asarray(want)
+        if g.shape != w.shape:
+            return f"expected shape {w.shape}, got shape {g.shape}"
+        if g.size == 0:
+            return None
+        bad = ~np.isclose(g, w, rtol=self.rtol, atol=self.atol, equal_nan=True)
+        if not bad.any():
+            return None
+        diff = np.where(np.isnan(g) | np.isnan(w), np.inf, np.abs(g - w))
+        i = np.unravel_index(int(np.argmax(np.where(bad, diff, -1))), g.shape)
+        where = f" at index {tuple(int(j) for j in i)}" if g.ndim else ""
+        return (f"values differ: max abs diff {_num(diff[i])}{where} (got {_num(g[i])}, expected "
+                f"{_num(w[i])}); allowed atol={self.atol:g} + rtol={self.rtol:g}*|expected|")
+
+
+@dataclass(frozen=True)
+class equal:  # noqa: N801
+    """Exactly equal: same type family, same value (arrays: same shape and elements)."""
+
+    def __call__(self, got: Any, want: Any) -> str | None:
+        if isinstance(want, np.ndarray) or isinstance(got, np.ndarray):
+            g, w = np.asarray(got), np.asarray(want)
+            if g.shape != w.shape:
+                return f"expected shape {w.shape}, got shape {g.shape}"
+            if np.array_equal(g, w):
+                return None
+            n = int((g != w).sum())
+            i = tuple(int(j) for j in np.argwhere(g != w)[0])
+            return f"{n} of {w.size} elements differ; first at {i}: got {g[i]!r}, expected {w[i]!r}"
+        if _same(got, want):
+            return None
+        return f"expected {_short(want)}, got {_short(got)}"
+
+
+@dataclass(frozen=True)
+class within:  # noqa: N801
+    """A number between ``lo`` and ``hi`` (inclusive); ignores the reference value."""
+
+    lo: float
+    hi: float
+
+    def __call__(self, got: Any, want: Any = None) -> str | None:
+        if isinstance(got, bool) or not isinstance(got, (int, float, np.number)):
+            return f"expected a number between {self.lo} and {self.hi}, got {type(got).__name__} {_short(got)}"
+        if self.lo <= float(got) <= self.hi:
+            return None
+        return f"expected a number between {self.lo} and {self.hi}, got {_num(got)}"
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (np.ndarray, np.generic)) or isinstance(b, (np.ndarray, np.generic)):
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    return type(a) is type(b) and a == b or (isinstance(a, (int, float)) and isinstance(b, (int, float))
+                                              and not isinstance(a, bool) and a == b)
+
+
+def _num(x: Any) -> str:
+    x = complex(x) if np.iscomplexobj(x) else float(x)
+    if isinstance(x, complex):
+        return repr(x)
+    return "nan" if math.isnan(x) else f"{x:.6g}"
+
+
+# -- cases ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One graded check of one question; ``weight`` shares the question's points among cases."""
+
+    question: str
+    name: str
+    target: Callable[[Any], Any]  # Call, Get, or any function of the namespace
+    compare: Callable[[Any, Any], str | None] = field(default_factory=close)
+    weight: float = 1.0
+    public: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.question}: {self.name}"
+
+    def describe(self) -> str:
+        return self.target.describe() if hasattr(self.target, "describe") else self.name
+
+
+_COLLECTING: list[list[Case]] = []
+
+
+def case(question: str, name: str, target: Any = None, compare: Any = None, *,
+         weight: float = 1.0, public: bool = False):
+    """Declare a test case in a lab's ``tests.py``; usable as a call or as a decorator.
+
+    ``public=True`` cases are copied (with their expected values) into the student version, so
+    the student's ``check()`` runs them; they must use :func:`call`/:func:`get` targets and one
+    of the built-in comparisons. Everything else stays hidden in the grader.
+    """
+    def register(t: Any) -> Any:
+        c = Case(question, name, t, compare or close(), weight, public)
+        if public and not isinstance(t, (Call, Get)):
+            raise TypeError(f"public case {c.key!r} must use call(...) or get(...): a function target "
+                            "cannot be shipped to students")
+        if weight <= 0:
+            raise ValueError(f"case {c.key!r}: weight must be > 0, got {weight}")
+        if not _COLLECTING:
+            raise RuntimeError("case() is only meaningful inside a lab's tests.py loaded by edgekit")
+        _COLLECTING[-1].append(c)
+        return t
+
+    return register if target is None else register(target)

@@ -1,0 +1,89 @@
+"""``edgekit lab release``, ``edgekit check`` and ``edgekit grade`` (registered by :mod:`edgekit.cli`)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def cmd_lab(args) -> int:
+    from rich.console import Console
+
+    from . import load_lab, release
+
+    console = Console()
+    if args.action == "release":
+        for lab_path in args.labs:
+            files = release(lab_path, args.out)
+            console.print(f"released {lab_path} -> " + ", ".join(str(f) for f in files))
+        return 0
+    for lab_path in args.labs:  # info: what a lab contains, without its secrets
+        lab = load_lab(lab_path)
+        cases = lab.cases()
+        console.print(f"[bold]{lab.id}[/] — {lab.title} ({lab.format} format, {lab.max_score:g} points, "
+                      f"limits: {lab.limits})")
+        for q in lab.questions:
+            mine = [c for c in cases if c.question == q.id]
+            console.print(f"  {q.id} ({q.points:g} pts) {q.title}: {sum(c.public for c in mine)} public, "
+                          f"{sum(not c.public for c in mine)} hidden cases")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .check import check_notebook
+
+    results = check_notebook(args.notebook, args.questions or None)
+    for r in results:
+        print(r)
+    passed = sum(r.passed for r in results)
+    print(f"{passed}/{len(results)} checks passed")
+    return 0 if passed == len(results) else 1
+
+
+def cmd_grade(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .batch import grade_batch
+    from .results import summary_rows
+
+    console = Console(stderr=True)
+    if sys.platform != "linux" and not args.no_isolation:
+        console.print("[yellow]warning:[/] full isolation (namespaces, read-only mounts) needs Linux; "
+                      "here submissions run with resource limits only")
+    res = grade_batch(args.lab, args.submissions, args.out, jobs=args.jobs, force=args.force,
+                      scheduler=args.scheduler, isolate=not args.no_isolation, hide=args.hide or [])
+    questions = list(res.records[0].get("questions", {})) if res.records else []
+    table = Table(title=f"{res.lab}: {len(res.graded)} graded now, {len(res.skipped)} unchanged (kept)")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    for k, v in summary_rows(res.records, questions):
+        table.add_row(k, str(v))
+    console.print(table)
+    if res.isolation and "root" not in res.isolation and "userns" not in res.isolation:
+        console.print(f"[yellow]warning:[/] isolation level {res.isolation}: see labs/README.md (threat model)")
+    console.print(f"grades: {res.out / 'grades.csv'}; per student: {res.out}/<student>/results.json, feedback.html")
+    return 0
+
+
+def register(sub) -> None:
+    s = sub.add_parser("lab", help="instructors: release the student version of a lab, or show a lab")
+    s.add_argument("action", choices=["release", "info"])
+    s.add_argument("labs", nargs="+", help="lab folder(s) with lab.toml, or nbgrader source notebook(s)")
+    s.add_argument("--out", default="notebooks", help="release: output folder (default: notebooks)")
+    s.set_defaults(func=cmd_lab)
+
+    s = sub.add_parser("check", help="students: run a notebook and its public checks")
+    s.add_argument("notebook", help="your notebook (.ipynb), released by `edgekit lab release`")
+    s.add_argument("questions", nargs="*", help="only these questions (e.g. q1 q3)")
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("grade", help="instructors: grade SUBMISSIONS/<student>/<notebook>.ipynb safely, in parallel")
+    s.add_argument("lab", help="lab folder (lab.toml) or nbgrader source notebook")
+    s.add_argument("submissions", help="folder of <student_id>/<notebook>.ipynb")
+    s.add_argument("--out", required=True, help="grades folder: grades.csv, <student>/results.json, feedback.html")
+    s.add_argument("--jobs", type=int, help="parallel submissions (default: all cores)")
+    s.add_argument("--force", action="store_true", help="regrade submissions graded before")
+    s.add_argument("--scheduler", help="dask.distributed scheduler address, e.g. tcp://host:8786")
+    s.add_argument("--hide", action="append", help="another folder student code must not see (repeatable)")
+    s.add_argument("--no-isolation", action="store_true", help="rlimits only: for debugging a lab, never for real grading")
+    s.set_defaults(func=cmd_grade)

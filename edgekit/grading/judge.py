@@ -1,0 +1,217 @@
+"""Grade one submission: fork fenced student processes, then — only then — read the secrets,
+ask the student's processes for values, and compare them with the reference here.
+
+Runs in a throw-away process forked per submission (see :mod:`edgekit.grading.batch`), which
+writes ``results.json`` and ``feedback.html`` itself, atomically: a grading run killed midway
+keeps every submission it finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import wire
+from .lab import Limits
+from .process import Remote, StudentError, StudentGone, StudentProcess
+
+RESTARTS = 2  # a crash or hang in one question restarts the notebook for the next ones
+
+
+@dataclass
+class Task:
+    """Everything a grading process needs, none of it secret (paths and limits only)."""
+
+    lab: str
+    submission: str
+    student: str
+    out: str
+    scratch: str
+    expected: str  # JSON file of expected values (inside the hidden out folder)
+    limits: Limits = field(default_factory=Limits)
+    hide: list[str] = field(default_factory=list)
+    isolate: bool = True
+
+
+def sha256_file(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class StudentNamespace:
+    """The student's globals, seen from the grader: data comes back as values, the rest as handles."""
+
+    def __init__(self, proc: StudentProcess, deadline: float):
+        self._proc, self._deadline = proc, deadline
+
+    @staticmethod
+    def _resolve(v: Any) -> Any:  # Obj/Ref arguments are resolved in the student's process
+        return v
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._proc.request({"op": "get", "name": name}, self._deadline)
+
+
+def run_assert_cell(cell, ns: StudentNamespace) -> bool:
+    """Run an nbgrader test cell here: instructor names from the context cells, answer names from
+    the student. Raises AssertionError (or any error) when the test fails."""
+    import ast
+
+    from .runcells import fresh_namespace, plain_python, run_cells
+
+    trusted = fresh_namespace()
+    run_cells([("context", src) for src in cell.context], trusted)
+    theirs = set()
+    for src in cell.answers:
+        try:
+            tree = ast.parse(plain_python(src))
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                theirs.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+                    theirs |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name)}
+    env = dict(trusted)
+    for name in theirs:
+        try:
+            env[name] = getattr(ns, name)
+        except StudentError:
+            env.pop(name, None)  # undefined in the submission: the test cell's NameError says so
+    exec(compile(plain_python(cell.source), "<test cell>", "exec"), env)
+    return True
+
+
+def _case_verdict(case, ns: StudentNamespace, want: Any) -> tuple[bool, str]:
+    try:
+        got = case.target(ns)
+    except StudentError as exc:
+        return False, f"{case.describe()} raised {exc}"
+    except StudentGone:
+        raise
+    except AssertionError as exc:  # an nbgrader test cell failed
+        return False, f"assertion failed: {exc}" if str(exc) else "an assertion in the test cell failed"
+    except Exception as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+    if isinstance(got, Remote):
+        return False, f"{case.describe()} returned a {got.type_name}, not data (numbers, arrays, strings, lists)"
+    try:
+        msg = case.compare(got, want)
+    except Exception as exc:
+        msg = f"could not compare the answer ({type(exc).__name__}: {exc})"
+    return (msg is None), ("ok" if msg is None else f"{case.describe()}: {msg}")
+
+
+def start_students(task: Task) -> list[StudentProcess]:
+    """Fork the fenced student processes (one, plus spares for restarts) while memory is clean."""
+    Path(task.scratch).mkdir(parents=True, exist_ok=True)
+    hide = [Path(p) for p in task.hide]
+    return [StudentProcess.start(Path(task.scratch).resolve(), hide, task.limits, task.isolate)
+            for _ in range(1 + RESTARTS)]
+
+
+def grade(task: Task) -> dict:
+    """Grade one submission and return its record (also written to ``out/<student>/``)."""
+    return grade_with(start_students(task), task)
+
+
+def grade_with(spares: list[StudentProcess], task: Task) -> dict:
+    t0 = time.perf_counter()
+    scratch, limits = Path(task.scratch), task.limits
+    deadline = time.monotonic() + limits.wall_s
+    # from here on this process reads the secrets: the lab's notebook, tests and expected values
+    from .lab import LabError, load_lab
+    from .notebook import read_notebook, splice
+
+    record: dict[str, Any] = {"student": task.student, "sha256": sha256_file(task.submission),
+                              "status": "graded", "notes": [], "cells": [], "tests": [], "output": ""}
+    used: list[StudentProcess] = []
+    lab = None
+    try:
+        lab = load_lab(task.lab)
+        record.update(lab=lab.id, fingerprint=lab.fingerprint(), max_score=lab.max_score)
+        cases = lab.cases()
+        expected = json.loads(Path(task.expected).read_text())
+        for rel in lab.files:
+            dest = scratch / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(lab.root / rel, dest)
+        try:
+            program = splice(lab, read_notebook(task.submission))
+            record["notes"] += program.notes
+        except LabError as exc:
+            program = None
+            record.update(status="unreadable", notes=[str(exc)])
+        proc = None
+        for case in cases:
+            res = {"question": case.question, "name": case.key, "weight": case.weight,
+                   "visibility": "visible" if case.public else "after_due_date"}
+            if proc is None and program is not None and spares:
+                proc = spares.pop(0)
+                used.append(proc)
+                try:
+                    record["isolation"] = proc.fenced(deadline)
+                    cells = proc.run_program(program.cells, deadline)
+                    record["cells"] = record["cells"] or [c for c in cells if c[1]]
+                except StudentGone as exc:
+                    record["notes"].append(f"running the notebook: {exc}")
+                    proc = None
+            if program is None:
+                res.update(passed=False, output="the notebook could not be read")
+            elif proc is None:
+                res.update(passed=False, output="not run: the notebook's process had to be restarted too often")
+            else:
+                call_deadline = min(deadline, time.monotonic() + limits.call_s)
+                try:
+                    ok, msg = _case_verdict(case, StudentNamespace(proc, call_deadline), wire.decode(expected[case.key]))
+                except StudentGone as exc:
+                    ok, msg = False, f"{case.describe()}: {exc}"
+                    proc.kill()
+                    proc = None
+                res.update(passed=ok, output=msg)
+            record["tests"].append(res)
+    except Exception as exc:  # a grader-side failure: record it, never lose the batch
+        record.update(status="error", notes=record["notes"] + [f"grader error: {exc}", traceback.format_exc()[-2000:]])
+    finally:
+        outputs = [p.close() for p in used] + [p.close() for p in spares]
+        record["output"] = "\n".join(o for o in outputs if o)[: limits.output_kb * 1024]
+        shutil.rmtree(scratch, ignore_errors=True)
+    _score(record, lab)
+    record["execution_time"] = round(time.perf_counter() - t0, 3)
+    from .results import write_student
+
+    write_student(Path(task.out) / task.student, record, lab)
+    return record
+
+
+def _score(record: dict, lab) -> None:
+    """Question score = points x (weight passed / weight total); each test gets its share."""
+    if lab is None:
+        record.update(score=0.0, questions={})
+        return
+    totals: dict[str, float] = {}
+    for t in record["tests"]:
+        totals[t["question"]] = totals.get(t["question"], 0.0) + t["weight"]
+    questions = {q.id: {"score": 0.0, "max_score": q.points} for q in lab.questions}
+    passed: dict[str, float] = {}
+    for t in record["tests"]:
+        share = lab.question(t["question"]).points * t["weight"] / totals[t["question"]]
+        t["max_score"] = round(share, 4)
+        t["score"] = round(share, 4) if t["passed"] else 0.0
+        t["status"] = "passed" if t["passed"] else "failed"
+        passed[t["question"]] = passed.get(t["question"], 0.0) + (t["weight"] if t["passed"] else 0.0)
+    for qid, q in questions.items():  # from the weights, not the rounded shares: full marks sum exactly
+        q["score"] = round(q["max_score"] * passed.get(qid, 0.0) / totals[qid], 4) if qid in totals else 0.0
+    record["questions"] = questions
+    record["score"] = round(sum(q["score"] for q in questions.values()), 4)
+
+

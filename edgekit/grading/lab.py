@@ -1,0 +1,189 @@
+"""A lab: its manifest (``lab.toml``), its instructor notebook and its tests.
+
+An edgekit lab is a folder::
+
+    labs/lab01-first-inference/
+        lab.toml      id, number, title, questions with points, limits, public support files
+        lab.ipynb     the instructor notebook: solutions inside ### BEGIN/END SOLUTION markers
+        tests.py      test cases (public and hidden) comparing the student's values with the reference
+
+An nbgrader source notebook (``*.ipynb`` with ``metadata.nbgrader`` cells) is a lab too: each
+autograded test cell becomes a question worth its ``points``.
+
+>>> from pathlib import Path
+>>> lab = load_lab(Path(__file__).parent / "demo")
+>>> lab.id, [q.id for q in lab.questions], lab.max_score
+('lab00-demo', ['q1', 'q2', 'q3'], 6.0)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import tomllib
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .._errors import EdgekitError
+from . import cases as _cases
+
+
+class LabError(EdgekitError, ValueError):
+    """A lab folder, manifest, notebook or tests file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-submission limits: CPU seconds, wall seconds, address space, kept output."""
+
+    cpu_s: float = 60.0
+    wall_s: float = 120.0
+    call_s: float = 30.0  # one function call of the student's, when grading
+    memory_mb: int = 4096
+    output_kb: int = 64
+    processes: int = 64
+
+
+@dataclass
+class Question:
+    id: str
+    title: str
+    points: float
+
+
+@dataclass
+class Lab:
+    id: str
+    title: str
+    root: Path
+    notebook_path: Path
+    questions: list[Question]
+    number: int | None = None
+    tests_path: Path | None = None
+    files: list[str] = field(default_factory=list)
+    limits: Limits = field(default_factory=Limits)
+    minutes: int | None = None
+    format: str = "edgekit"  # or "nbgrader"
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(q.points for q in self.questions))
+
+    def question(self, qid: str) -> Question:
+        for q in self.questions:
+            if q.id == qid:
+                return q
+        raise LabError(f"lab {self.id} has no question {qid!r}; its questions are "
+                       f"{', '.join(q.id for q in self.questions)}")
+
+    def label(self, qid: str) -> str:
+        """``"Lab 2, question 3"`` — how stubs and messages name a question."""
+        n = self.questions.index(self.question(qid)) + 1
+        lab = f"Lab {self.number}" if self.number is not None else f"Lab {self.id}"
+        return f"{lab}, question {n}"
+
+    def notebook(self):
+        from .notebook import read_notebook
+
+        return read_notebook(self.notebook_path)
+
+    def sources(self) -> list[Path]:
+        paths = [self.notebook_path] + ([self.root / "lab.toml"] if self.format == "edgekit" else [])
+        paths += [self.tests_path] if self.tests_path else []
+        return paths + [self.root / f for f in self.files]
+
+    def fingerprint(self) -> str:
+        """sha256 over everything that decides grades: a changed test regrades every submission."""
+        h = hashlib.sha256()
+        for p in self.sources():
+            h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+        return h.hexdigest()[:16]
+
+    def cases(self) -> list[_cases.Case]:
+        """Load the test cases (instructor code: only ever run by the grader, never by students)."""
+        if self.format == "nbgrader":
+            from .notebook import nbgrader_cases
+
+            return nbgrader_cases(self)
+        if self.tests_path is None or not self.tests_path.is_file():
+            raise LabError(f"lab {self.id}: tests file {self.tests_path} not found")
+        module = types.ModuleType(f"edgekit_lab_tests_{self.id.replace('-', '_')}")
+        module.__file__ = str(self.tests_path)
+        _cases._COLLECTING.append([])
+        try:
+            code = compile(self.tests_path.read_text(encoding="utf-8"), str(self.tests_path), "exec")
+            exec(code, module.__dict__)
+        finally:
+            found = _cases._COLLECTING.pop()
+        known = {q.id for q in self.questions}
+        for c in found:
+            if c.question not in known:
+                raise LabError(f"{self.tests_path}: case {c.key!r} names question {c.question!r}, "
+                               f"which lab.toml does not list ({', '.join(sorted(known))})")
+        empty = [q.id for q in self.questions if not any(c.question == q.id for c in found)]
+        if empty:
+            raise LabError(f"{self.tests_path}: no test cases for question(s) {', '.join(empty)}")
+        return found
+
+
+def load_lab(path: str | Path) -> Lab:
+    """Load a lab folder (with ``lab.toml``), its ``lab.toml``, or an nbgrader source notebook."""
+    path = Path(path).resolve()  # labs run their reference from a temporary working directory
+    if path.suffix == ".ipynb":
+        return _load_nbgrader(path)
+    manifest = path / "lab.toml" if path.is_dir() else path
+    if not manifest.is_file():
+        raise LabError(f"{path} is not a lab: expected a folder with lab.toml (or an nbgrader .ipynb); "
+                       "see labs/README.md for the format")
+    root = manifest.parent
+    try:
+        meta = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise LabError(f"{manifest}: not valid TOML ({exc})") from None
+    missing = [k for k in ("id", "title", "questions") if k not in meta]
+    if missing:
+        raise LabError(f"{manifest}: missing key(s) {', '.join(missing)}")
+    questions = []
+    for i, q in enumerate(meta["questions"]):
+        if not {"id", "points"} <= q.keys():
+            raise LabError(f"{manifest}: question {i + 1} needs 'id' and 'points', got {sorted(q)}")
+        questions.append(Question(str(q["id"]), str(q.get("title", q["id"])), float(q["points"])))
+    ids = [q.id for q in questions]
+    if len(set(ids)) != len(ids):
+        raise LabError(f"{manifest}: duplicate question ids in {ids}")
+    known = set(Limits.__dataclass_fields__)
+    bad = set(meta.get("limits", {})) - known
+    if bad:
+        raise LabError(f"{manifest}: unknown limit(s) {sorted(bad)}; known: {sorted(known)}")
+    lab = Lab(id=str(meta["id"]), title=str(meta["title"]), root=root,
+              notebook_path=root / meta.get("notebook", "lab.ipynb"), questions=questions,
+              number=meta.get("number"), tests_path=root / meta.get("tests", "tests.py"),
+              files=list(meta.get("files", [])), limits=Limits(**meta.get("limits", {})),
+              minutes=meta.get("minutes"))
+    for p in [lab.notebook_path] + [root / f for f in lab.files]:
+        if not p.is_file():
+            raise LabError(f"{manifest}: file {p} is listed but does not exist")
+    return lab
+
+
+def _load_nbgrader(path: Path) -> Lab:
+    from .notebook import read_notebook, role
+
+    nb = read_notebook(path)
+    questions = []
+    for cell in nb.cells:
+        kind, qid = role(cell)
+        if kind == "test":
+            points = float(cell.metadata["nbgrader"].get("points", 0))
+            questions.append(Question(qid, qid, points))
+    if not questions:
+        raise LabError(f"{path}: no autograded test cells (metadata nbgrader.grade = true) found; "
+                       "is this an nbgrader source notebook?")
+    return Lab(id=path.stem, title=path.stem, root=path.parent, notebook_path=path, questions=questions,
+               format="nbgrader")
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m edgekit.grading.lab LAB` prints a summary
+    lab = load_lab(sys.argv[1])
+    print(lab.id, lab.title, [(q.id, q.points) for q in lab.questions], len(lab.cases()), "cases")

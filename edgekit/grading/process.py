@@ -1,0 +1,244 @@
+"""The grader's handle on one student process: fork it fenced, send it requests, kill it.
+
+Forking matters twice. It is fast — the worker already imported numpy, onnxruntime and edgekit,
+so a student process starts in milliseconds instead of a Jupyter kernel's second. And it must
+happen *before* the grader reads tests or expected values: a child is a copy of its parent's
+memory, so a process forked later could read the answers out of its own memory.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from . import sandbox, wire
+from .lab import Limits
+
+
+class StudentError(Exception):
+    """The student's code raised; the message is theirs."""
+
+
+class StudentGone(Exception):
+    """The student's process timed out, died, or broke the protocol."""
+
+
+class _Output:
+    """Drain a pipe in a thread, keeping the first ``limit`` bytes: gigabytes of prints cost nothing."""
+
+    def __init__(self, fd: int, limit: int):
+        self.fd, self.limit, self.kept, self.total = fd, limit, bytearray(), 0
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.total += len(chunk)
+            room = self.limit - len(self.kept)
+            if room > 0:
+                self.kept += chunk[:room]
+        os.close(self.fd)
+
+    def text(self) -> str:
+        self.thread.join(timeout=1.0)
+        out = self.kept.decode("utf-8", "replace")
+        if self.total > len(self.kept):
+            out += f"\n[... {self.total - len(self.kept):,} more bytes of output not kept]\n"
+        return out
+
+
+class StudentProcess:
+    def __init__(self, pid: int, req: int, resp: int, out: _Output, group: Path | None):
+        self.pid, self.req, self.resp, self.out, self.group = pid, req, resp, out, group
+        self.fence: dict = {}
+        self.status: int | None = None
+
+    @classmethod
+    def start(cls, scratch: Path, hide: list[Path], limits: Limits, isolate: bool = True) -> StudentProcess:
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        out_r, out_w = os.pipe()
+        group = sandbox.make_pids_cgroup(limits.processes) if isolate else None
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the student's side; never returns
+            os.close(req_w), os.close(resp_r), os.close(out_r)
+            _child(scratch, hide, limits, isolate, group, req_r, resp_w, out_w)
+        os.close(req_r), os.close(resp_w), os.close(out_w)
+        return cls(pid, req_w, resp_r, _Output(out_r, limits.output_kb * 1024), group)
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def _recv(self, deadline: float) -> dict:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([self.resp], [], [], left)[0]:
+            self.kill()
+            raise StudentGone("no answer within the time limit")
+        try:
+            return wire.recv(self.resp)
+        except EOFError:
+            raise StudentGone(self.death()) from None
+        except wire.WireError as exc:
+            self.kill()
+            raise StudentGone(f"the student process sent a malformed reply ({exc})") from None
+
+    def _send(self, msg: dict) -> None:
+        try:
+            wire.send(self.req, msg)
+        except (BrokenPipeError, OSError):
+            raise StudentGone(self.death()) from None
+
+    def fenced(self, deadline: float) -> dict:
+        self.fence = self._recv(deadline)
+        return self.fence
+
+    def run_program(self, cells: list[tuple[str, str]], deadline: float) -> list:
+        self._send({"op": "program", "cells": cells})
+        return self._recv(deadline).get("cells", [])
+
+    def request(self, msg: dict, deadline: float) -> Any:
+        self._send(msg)
+        reply = self._recv(deadline)
+        if not reply.get("ok"):
+            raise StudentError(str(reply.get("error", "unknown error"))[:2000])
+        if "handle" in reply:
+            return Remote(self, int(reply["handle"]), str(reply.get("type", "?")), deadline)
+        return wire.decode(reply.get("value"))
+
+    # -- ending ---------------------------------------------------------------------------------
+
+    def kill(self) -> None:
+        """SIGKILL the process; in a PID namespace everything it started dies with it."""
+        if self.status is None:
+            for kill in (os.kill, os.killpg):  # the group too, for the no-namespace fallback
+                try:
+                    kill(self.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            self.wait()
+
+    def wait(self) -> int:
+        if self.status is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.status = status
+        return self.status
+
+    def death(self) -> str:
+        """Why the process ended, in words."""
+        status = self.wait()
+        code = os.waitstatus_to_exitcode(status)
+        sig = -code if code < 0 else (code - 128 if code > 128 else 0)
+        reasons = {signal.SIGXCPU: "it used up its CPU-time limit", signal.SIGKILL: "it was killed (SIGKILL)",
+                   signal.SIGSEGV: "it crashed (segmentation fault)", signal.SIGXFSZ: "it wrote a file over the size limit",
+                   signal.SIGABRT: "it aborted"}
+        if sig:
+            return f"the student process ended: {reasons.get(sig, f'signal {sig}')}"
+        return f"the student process exited (code {code}) before answering"
+
+    def close(self) -> str:
+        for fd in (self.req, self.resp):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.kill()
+        sandbox.remove_cgroup(self.group)
+        return self.out.text()
+
+
+class Remote:
+    """An object living in the student's process (a session, a class instance): usable, not data."""
+
+    def __init__(self, proc: StudentProcess, handle: int, type_name: str, deadline: float):
+        self._proc, self._handle, self.type_name, self._deadline = proc, handle, type_name, deadline
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._proc.request({"op": "call", "handle": self._handle, "args": encode_arg(args),
+                                   "kwargs": encode_arg(kwargs)}, self._deadline)
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return self._proc.request({"op": "get", "handle": self._handle, "attr": attr}, self._deadline)
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name} in the student's process>"
+
+
+def encode_arg(v: Any) -> Any:
+    """Arguments for the student's process: data, plus Obj/Ref/Remote as tags it resolves there."""
+    from .cases import Obj, Ref
+
+    if isinstance(v, Obj):
+        return {"$obj": v.factory, "args": encode_arg(tuple(v.args)), "kwargs": encode_arg(dict(v.kwargs))}
+    if isinstance(v, Ref):
+        return {"$ref": v.name}
+    if isinstance(v, Remote):
+        return {"$handle": v._handle}
+    if isinstance(v, list):
+        return [encode_arg(x) for x in v]
+    if isinstance(v, tuple):
+        return {"$tuple": [encode_arg(x) for x in v]}
+    if isinstance(v, dict):
+        return {"$dict": [[encode_arg(k), encode_arg(x)] for k, x in v.items()]}
+    return wire.encode(v)
+
+
+def _child(scratch: Path, hide: list[Path], limits: Limits, isolate: bool, group: Path | None,
+           req: int, resp: int, out: int) -> None:
+    code = 0
+    try:
+        os.setsid()  # own process group: the grader's terminal signals do not reach it
+        sandbox.die_with_parent()
+        in_group = sandbox.join_cgroup(group)
+        level = sandbox.unshare() if isolate else ""
+        if level:  # the first process in the new PID namespace must be a child: fork once more
+            inner = os.fork()
+            if inner:
+                os.close(req), os.close(resp), os.close(out)
+                _, status = os.waitpid(inner, 0)
+                os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+            sandbox.die_with_parent()
+        problems = sandbox.fence_files(scratch, hide) if level else []
+        os.chdir(scratch)
+        os.environ.update(HOME=str(scratch), TMPDIR=str(scratch), MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+        sandbox.set_limits(limits.cpu_s, limits.memory_mb)
+        if level:
+            sandbox.drop_capabilities()
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        caps = sandbox.capabilities_left() if sys.platform.startswith("linux") else 0
+        wire.send(resp, {"op": "fenced", "level": level or "rlimits-only", "pids_cgroup": in_group,
+                         "problems": problems, "capabilities": caps})
+        from .student import Server
+
+        Server(req, resp).serve()
+    except BaseException:  # report, then leave: the grader sees the pipe close
+        import traceback
+
+        try:
+            os.write(2, traceback.format_exc()[-4000:].encode())
+        except OSError:
+            pass
+        code = 70
+    finally:
+        try:
+            sys.stdout.flush()
+        except BaseException:
+            pass
+        os._exit(code)

@@ -1,0 +1,76 @@
+"""The instructor's reference: run the solution notebook and compute the expected value of every case.
+
+Runs only in trusted processes (the grader's coordinator, ``edgekit lab release``), never in a
+process that also runs student code. Expected values are cached next to the grades, keyed by the
+lab's fingerprint, so a grading batch runs the reference once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import types
+from pathlib import Path
+from typing import Any
+
+from . import wire
+from .lab import Lab, LabError
+from .notebook import role
+from .runcells import fresh_namespace, run_cells
+
+
+@contextlib.contextmanager
+def lab_workdir(lab: Lab):
+    """A temporary working directory holding the lab's public files, as students get them."""
+    old = Path.cwd()
+    with tempfile.TemporaryDirectory(prefix="edgekit-ref-") as tmp:
+        for rel in lab.files:
+            dest = Path(tmp) / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(lab.root / rel, dest)
+        os.chdir(tmp)
+        try:
+            yield Path(tmp)
+        finally:
+            os.chdir(old)
+
+
+def reference_namespace(lab: Lab) -> types.SimpleNamespace:
+    """Execute the instructor notebook (solutions included) and return its globals as attributes."""
+    nb = lab.notebook()
+    cells = [(f"cell {i + 1}", c.source) for i, c in enumerate(nb.cells)
+             if role(c)[0] in ("context", "answer")]
+    ns = fresh_namespace()
+    errors = [(label, err) for label, err in run_cells(cells, ns) if err]
+    if errors:
+        label, err = errors[0]
+        raise LabError(f"lab {lab.id}: the reference solution fails in {label}:\n{err}")
+    return types.SimpleNamespace(**{k: v for k, v in ns.items() if not k.startswith("__")})
+
+
+def expected_values(lab: Lab, cases: list, public_only: bool = False) -> dict[str, Any]:
+    """``{case key: encoded expected value}`` from the reference solution (JSON-ready)."""
+    from .notebook import AssertCell
+
+    out: dict[str, Any] = {}
+    todo = [c for c in cases if (c.public or not public_only)]
+    if all(isinstance(c.target, AssertCell) for c in todo):
+        return {c.key: wire.encode(True) for c in todo}
+    with lab_workdir(lab):
+        ns = reference_namespace(lab)
+        for c in todo:
+            if isinstance(c.target, AssertCell):
+                out[c.key] = wire.encode(True)
+                continue
+            try:
+                value = c.target(ns)
+                out[c.key] = wire.encode(value)
+            except wire.Unsendable as exc:
+                raise LabError(f"lab {lab.id}, case {c.key!r}: the reference returns {exc.type_name}, "
+                               "not data; make the case return numbers, arrays, strings or lists") from None
+            except Exception as exc:
+                raise LabError(f"lab {lab.id}, case {c.key!r}: the reference solution raised "
+                               f"{type(exc).__name__}: {exc}") from None
+    return out
