@@ -108,6 +108,9 @@ def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, 
     scratch_root = Path(tempfile.mkdtemp(prefix="edgekit-grade-")).resolve()
     # what student code must never see: this lab (and its siblings), other submissions, grades, scratch
     secret = [lab.root.resolve(), submissions, out, scratch_root, *[Path(h).resolve() for h in hide]]
+    git = next((d / ".git" for d in lab.root.resolve().parents if (d / ".git").exists()), None)
+    if git is not None and git.is_dir():  # the repository's history holds every solution ever committed
+        secret.append(git)
     if lab.format == "edgekit" and any((p / "lab.toml").is_file() for p in lab.root.parent.iterdir()
                                        if p.is_dir() and p != lab.root):
         secret.append(lab.root.parent.resolve())

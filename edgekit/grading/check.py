@@ -154,27 +154,39 @@ def check(*questions: str, lab: str | None = None) -> bool:
 
 
 def check_notebook(path: str | Path, questions: list[str] | None = None) -> list[CheckResult]:
-    """Run a student notebook top to bottom (as plain Python) and then its public checks."""
+    """Run a student notebook top to bottom (as plain Python), then its public checks.
+
+    For an nbgrader-format notebook the public checks are its visible test cells: each one
+    passes when it runs without an error.
+    """
+    import os
+
     from .notebook import read_notebook, role
     from .runcells import fresh_namespace, run_cells
 
     path = Path(path)
     nb = read_notebook(path)
+    roles = [role(c) for c in nb.cells]
     lab_id = (nb.metadata.get("edgekit") or {}).get("lab")
-    if not lab_id:
+    nbgrader = any(kind == "test" for kind, _ in roles)
+    if not lab_id and not nbgrader:
         raise LabError(f"{path} is not a released edgekit notebook (no metadata.edgekit.lab)")
-    doc = json.loads(find_checks(lab_id, path.parent).read_text(encoding="utf-8"))
-    cells = [(f"cell {i + 1}", c.source) for i, c in enumerate(nb.cells)
-             if role(c)[0] in ("context", "answer", "no-grade")]
+    doc = None if nbgrader else json.loads(find_checks(lab_id, path.parent).read_text(encoding="utf-8"))
+    cells = [(f"cell {i + 1}", c.source) for i, (c, (kind, qid)) in enumerate(zip(nb.cells, roles))
+             if kind in ("context", "answer", "no-grade") or (kind == "test" and (not questions or qid in questions))]
+    tests = {f"cell {i + 1}": qid for i, (kind, qid) in enumerate(roles) if kind == "test"}
     ns = fresh_namespace()
-    import os
-
     old = Path.cwd()
     os.chdir(path.parent)  # notebooks run from their own folder in Jupyter
     try:
-        errors = [(label, err) for label, err in run_cells(cells, ns) if err]
+        report = run_cells(cells, ns)
     finally:
         os.chdir(old)
-    results = [CheckResult("notebook", label, False, err.strip().splitlines()[-1])
-               for label, err in errors if "NotImplementedError" not in err]
-    return results + run_checks(doc, _Globals(ns), questions)
+    results = []
+    for label, err in report:
+        if label in tests:
+            results.append(CheckResult(tests[label], "test cell", err is None,
+                                       "ok" if err is None else err.strip().splitlines()[-1]))
+        elif err and "NotImplementedError" not in err:
+            results.append(CheckResult("notebook", label, False, err.strip().splitlines()[-1]))
+    return results if doc is None else results + run_checks(doc, _Globals(ns), questions)

@@ -211,6 +211,12 @@ def _score(record: dict, lab) -> None:
         passed[t["question"]] = passed.get(t["question"], 0.0) + (t["weight"] if t["passed"] else 0.0)
     for qid, q in questions.items():  # from the weights, not the rounded shares: full marks sum exactly
         q["score"] = round(q["max_score"] * passed.get(qid, 0.0) / totals[qid], 4) if qid in totals else 0.0
+        mine = [t for t in record["tests"] if t["question"] == qid]
+        if mine:  # the last test absorbs the rounding, so tests add up to their question exactly
+            mine[-1]["max_score"] = round(q["max_score"] - sum(t["max_score"] for t in mine[:-1]), 4)
+            won = [t for t in mine if t["passed"]]
+            if won:
+                won[-1]["score"] = round(q["score"] - sum(t["score"] for t in won[:-1]), 4)
     record["questions"] = questions
     record["score"] = round(sum(q["score"] for q in questions.values()), 4)
 

@@ -58,9 +58,8 @@ def _enc(v: Any, depth: int) -> Any:
             if a.dtype.kind in "US":  # numpy strings: send as (nested) lists of str
                 return {"$strarray": a.astype(str).tolist()}
             raise Unsendable(v)
-        a = np.ascontiguousarray(a)
         return {"$nd": a.dtype.str, "shape": list(a.shape), "scalar": isinstance(v, np.generic),
-                "data": base64.b64encode(a.tobytes()).decode("ascii")}
+                "data": base64.b64encode(a.tobytes()).decode("ascii")}  # tobytes: C order
     if isinstance(v, complex):
         return {"$complex": [_enc(v.real, depth), _enc(v.imag, depth)]}
     if isinstance(v, (bytes, bytearray)):

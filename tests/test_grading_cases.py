@@ -1,0 +1,71 @@
+"""edgekit.grading.cases: comparisons judge correctly and their messages show the numbers."""
+
+import numpy as np
+import pytest
+
+from edgekit.grading import call, close, equal, get, obj, ref, within
+from edgekit.grading.cases import Case, resolve_local
+
+
+def test_close_accepts_within_tolerance_and_reports_the_worst_element():
+    c = close(atol=1e-3, rtol=0)
+    assert c([1.0, 2.0005], np.array([1.0, 2.0])) is None
+    msg = c(np.array([[1.0, 2.0], [3.0, 7.5]]), np.array([[1.0, 2.0], [3.0, 4.0]]))
+    assert "max abs diff 3.5 at index (1, 1)" in msg and "got 7.5, expected 4" in msg, msg
+
+
+@pytest.mark.parametrize("got, want, match", [
+    (np.zeros(3), np.zeros(4), r"expected shape \(4,\), got shape \(3,\)"),
+    ("text", np.zeros(2), "expected numbers"),
+    (np.array([np.nan]), np.array([1.0]), "got nan"),
+])
+def test_close_failures(got, want, match):
+    assert match.replace("\\", "") in close()(got, want) or __import__("re").search(match, close()(got, want))
+
+
+def test_close_treats_nan_equal_to_nan():
+    assert close()(np.array([np.nan, 1.0]), np.array([np.nan, 1.0])) is None
+
+
+def test_equal_on_lists_arrays_and_types():
+    assert equal()([1, 2], [1, 2]) is None
+    assert equal()(np.int64(2), 2) is None  # numpy ints equal python ints
+    assert "expected [1, 2], got [2, 1]" == equal()([2, 1], [1, 2])
+    assert "1 of 3 elements differ; first at (2,)" in equal()(np.array([1, 2, 4]), np.array([1, 2, 3]))
+    assert equal()(True, 1) is not None  # a bool is not an int answer
+
+
+def test_within_ignores_the_reference():
+    assert within(0, 1)(0.5) is None
+    assert "between 0 and 1, got 2" in within(0, 1)(2.0)
+    assert "got str" in within(0, 1)("0.5")
+
+
+def test_targets_describe_themselves_and_resolve_objects_locally():
+    t = call("f", np.array([1.0, 2.0]), obj("fractions:Fraction", 1, 3), k=ref("g"))
+    assert t.describe() == "f(array([1.0, 2.0]), Fraction(...), k=g)"
+    ns = type("NS", (), {"f": staticmethod(lambda x, fr, k: (x.sum(), fr, k(2))), "g": staticmethod(lambda v: v * 10)})
+    total, fr, kv = t(ns)
+    assert (total, str(fr), kv) == (3.0, "1/3", 20)
+    assert get("f").describe() == "f"
+    assert resolve_local([obj("fractions:Fraction", 1, 2)], ns)[0] == 0.5
+
+
+def test_case_outside_a_tests_file_is_an_error():
+    from edgekit.grading import case
+
+    with pytest.raises(RuntimeError, match="tests.py"):
+        case("q1", "x", call("f"))
+
+
+def test_public_cases_must_be_shippable():
+    from edgekit.grading import cases as c
+
+    c._COLLECTING.append([])
+    try:
+        with pytest.raises(TypeError, match="must use call"):
+            c.case("q1", "fn", lambda ns: 1, public=True)
+        c.case("q1", "ok", call("f"), public=True)
+        assert isinstance(c._COLLECTING[-1][0], Case) and c._COLLECTING[-1][0].key == "q1: ok"
+    finally:
+        c._COLLECTING.pop()

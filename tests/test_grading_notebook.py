@@ -1,0 +1,118 @@
+"""edgekit.grading.notebook and lab: roles, stubs, deterministic release, splicing by id/question."""
+
+import copy
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from edgekit.grading import LabError, load_lab, release
+from edgekit.grading.notebook import read_notebook, role, splice, stub
+
+DEMO = Path(__file__).parents[1] / "edgekit" / "grading" / "demo"
+NBGRADER = Path(__file__).parent / "fixtures" / "nbgrader" / "ps1.ipynb"
+
+
+def test_stub_keeps_code_outside_the_markers_and_names_the_question():
+    src = "def f(x):\n    y = 1\n    ### BEGIN SOLUTION\n    return x + y\n    ### END SOLUTION\n"
+    assert stub(src, "Lab 1, question 2: f") == "def f(x):\n    y = 1\n    raise NotImplementedError(\"Lab 1, question 2: f\")\n"
+    assert stub("x = 42\n", "Lab 1, question 1: x") == 'raise NotImplementedError("Lab 1, question 1: x")\n'
+
+
+def test_release_is_deterministic_and_removes_every_secret(tmp_path):
+    a = release(DEMO, tmp_path / "a")
+    b = release(DEMO, tmp_path / "b")
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+    text = a[0].read_text()
+    nb = nbformat.reads(text, as_version=4)
+    assert "BEGIN SOLUTION" not in text and "np.exp(z)" not in text  # solutions gone
+    assert "instructor-notes" not in [c.get("id") for c in nb.cells]  # instructor cells gone
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    assert 'NotImplementedError(\\"Lab 0, question 1: a numerically stable softmax\\")' in text
+    assert nb.metadata["edgekit"]["lab"] == "lab00-demo"
+    checks = a[1].read_text()
+    assert "huge logits" not in checks and "three logits" in checks  # hidden cases not shipped
+
+
+def test_release_of_an_nbgrader_notebook_drops_hidden_tests(tmp_path):
+    (out,) = release(NBGRADER, tmp_path)
+    text = out.read_text()
+    assert "squares(0)" not in text and "HIDDEN" not in text and "assert squares(3) == [1, 4, 9]" in text
+    assert "return [i * i" not in text
+
+
+def _student(tmp_path):
+    (nb_path, _) = release(DEMO, tmp_path / "rel")
+    return read_notebook(nb_path)
+
+
+def _answer(nb, qid):
+    return next(c for c in nb.cells if role(c) == ("answer", qid))
+
+
+def test_splice_takes_only_answer_cells_from_the_student(tmp_path):
+    lab = load_lab(DEMO)
+    nb = _student(tmp_path)
+    _answer(nb, "q1").source = "def softmax(x):\n    return 'mine'"
+    setup = next(c for c in nb.cells if c.get("id") == "setup")
+    setup.source = "import numpy as np\nnp.allclose = lambda *a, **k: True"  # a context cell: ignored
+    prog = splice(lab, nb)
+    sources = dict(prog.cells)
+    assert "return 'mine'" in sources["cell 4 (q1)"]
+    assert "np.allclose" not in "".join(s for _, s in prog.cells)
+    assert not prog.missing and not prog.notes
+
+
+def test_splice_survives_reordering_and_lost_metadata_and_reports_deleted_and_duplicate_cells(tmp_path):
+    lab = load_lab(DEMO)
+    nb = _student(tmp_path)
+    q1, q2, q3 = (_answer(nb, q) for q in ("q1", "q2", "q3"))
+    q1.source, q3.source = "def softmax(x):\n    return 1", "def top_k(p, k):\n    return [3]"
+    q3.metadata = {}  # metadata lost: found by its cell id
+    dup = copy.deepcopy(q1)
+    dup.id, dup.source = "copy-of-q1", "def softmax(x):\n    return 2"
+    nb.cells = [q3, dup] + [c for c in nb.cells if c not in (q1, q2, q3)] + [q1]  # reordered, q2 deleted
+    prog = splice(lab, nb)
+    text = {label: s for label, s in prog.cells}
+    assert "return 1" in text["cell 4 (q1)"]  # matched by id, not the duplicate
+    assert "return [3]" in text["cell 10 (q3)"]
+    assert prog.missing == {"q2"} and "NotImplementedError" in text["cell 7 (q2)"]
+    assert any("q2" in n and "not found" in n for n in prog.notes), prog.notes
+
+
+def test_roles_from_edgekit_and_nbgrader_metadata():
+    nb = read_notebook(NBGRADER)
+    assert [role(c) for c in nb.cells] == [("markdown", None), ("context", None), ("answer", "squares"),
+                                           ("test", "test_squares"), ("answer", "mean_of"), ("test", "test_mean")]
+    lab = load_lab(NBGRADER)
+    assert lab.format == "nbgrader" and [(q.id, q.points) for q in lab.questions] == [("test_squares", 2), ("test_mean", 1)]
+
+
+@pytest.mark.parametrize("toml, match", [
+    ('title = "x"\nquestions = []', "missing key"),
+    ('id = "x"\ntitle = "x"\n[[questions]]\nid = "q1"', "needs 'id' and 'points'"),
+    ('id = "x"\ntitle = "x"\n[limits]\ncpu = 1\n[[questions]]\nid = "q1"\npoints = 1', "unknown limit"),
+    ('id = "x" title', "not valid TOML"),
+])
+def test_lab_manifest_errors_say_what_is_wrong(tmp_path, toml, match):
+    (tmp_path / "lab.toml").write_text(toml)
+    (tmp_path / "lab.ipynb").write_text((DEMO / "lab.ipynb").read_text())
+    with pytest.raises(LabError, match=match):
+        load_lab(tmp_path)
+
+
+def test_tests_file_naming_an_unknown_question_is_refused(tmp_path):
+    for f in ("lab.toml", "lab.ipynb"):
+        (tmp_path / f).write_text((DEMO / f).read_text())
+    (tmp_path / "tests.py").write_text("from edgekit.grading import case, call\ncase('q9', 'x', call('f'))\n")
+    with pytest.raises(LabError, match="question 'q9'"):
+        load_lab(tmp_path).cases()
+
+
+def test_not_a_lab_and_not_a_notebook(tmp_path):
+    with pytest.raises(LabError, match="lab.toml"):
+        load_lab(tmp_path)
+    bad = tmp_path / "x.ipynb"
+    bad.write_text("{ not json")
+    with pytest.raises(LabError, match="not a readable notebook"):
+        read_notebook(bad)
