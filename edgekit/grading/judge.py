@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 import traceback
@@ -115,8 +114,9 @@ def start_students(task: Task) -> list[StudentProcess]:
     """Fork the fenced student processes (one, plus spares for restarts) while memory is clean."""
     Path(task.scratch).mkdir(parents=True, exist_ok=True)
     hide = [Path(p) for p in task.hide]
-    return [StudentProcess.start(Path(task.scratch).resolve(), hide, task.limits, task.isolate)
-            for _ in range(1 + RESTARTS)]
+    procs = [StudentProcess.start(Path(task.scratch).resolve(), hide, task.limits, task.isolate)
+             for _ in range(1 + RESTARTS)]
+    return [p.drain() for p in procs]  # output threads only once no more forks follow
 
 
 def grade(task: Task) -> dict:

@@ -9,11 +9,9 @@ memory, so a process forked later could read the answers out of its own memory.
 from __future__ import annotations
 
 import os
-import select
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +58,17 @@ class _Output:
 
 
 class StudentProcess:
-    def __init__(self, pid: int, req: int, resp: int, out: _Output, group: Path | None):
-        self.pid, self.req, self.resp, self.out, self.group = pid, req, resp, out, group
+    def __init__(self, pid: int, req: int, resp: int, out_fd: int, out_limit: int, group: Path | None):
+        self.pid, self.req, self.resp, self.group = pid, req, resp, group
+        self.out_fd, self.out_limit, self.out = out_fd, out_limit, None
         self.fence: dict = {}
         self.status: int | None = None
+
+    def drain(self) -> StudentProcess:
+        """Start collecting the process's output (call after the last fork: threads and fork don't mix)."""
+        if self.out is None:
+            self.out = _Output(self.out_fd, self.out_limit)
+        return self
 
     @classmethod
     def start(cls, scratch: Path, hide: list[Path], limits: Limits, isolate: bool = True) -> StudentProcess:
@@ -78,27 +83,31 @@ class StudentProcess:
             os.close(req_w), os.close(resp_r), os.close(out_r)
             _child(scratch, hide, limits, isolate, group, req_r, resp_w, out_w)
         os.close(req_r), os.close(resp_w), os.close(out_w)
-        return cls(pid, req_w, resp_r, _Output(out_r, limits.output_kb * 1024), group)
+        os.set_blocking(req_w, False)  # with deadlines in wire.send/recv: never stuck on a pipe
+        os.set_blocking(resp_r, False)
+        return cls(pid, req_w, resp_r, out_r, limits.output_kb * 1024, group)
 
     # -- requests -------------------------------------------------------------------------------
 
     def _recv(self, deadline: float) -> dict:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([self.resp], [], [], left)[0]:
-            self.kill()
-            raise StudentGone("no answer within the time limit")
         try:
-            return wire.recv(self.resp)
+            return wire.recv(self.resp, deadline)
+        except TimeoutError:
+            self.kill()
+            raise StudentGone("no answer within the time limit") from None
         except EOFError:
             raise StudentGone(self.death()) from None
         except wire.WireError as exc:
             self.kill()
             raise StudentGone(f"the student process sent a malformed reply ({exc})") from None
 
-    def _send(self, msg: dict) -> None:
+    def _send(self, msg: dict, deadline: float) -> None:
         try:
-            wire.send(self.req, msg)
-        except (BrokenPipeError, OSError):
+            wire.send(self.req, msg, deadline)
+        except TimeoutError:
+            self.kill()
+            raise StudentGone("the student process stopped reading requests") from None
+        except OSError:  # BrokenPipeError: it is gone
             raise StudentGone(self.death()) from None
 
     def fenced(self, deadline: float) -> dict:
@@ -106,11 +115,11 @@ class StudentProcess:
         return self.fence
 
     def run_program(self, cells: list[tuple[str, str]], deadline: float) -> list:
-        self._send({"op": "program", "cells": cells})
+        self._send({"op": "program", "cells": cells}, deadline)
         return self._recv(deadline).get("cells", [])
 
     def request(self, msg: dict, deadline: float) -> Any:
-        self._send(msg)
+        self._send(msg, deadline)
         reply = self._recv(deadline)
         if not reply.get("ok"):
             raise StudentError(str(reply.get("error", "unknown error"))[:2000])
@@ -156,7 +165,7 @@ class StudentProcess:
                 pass
         self.kill()
         sandbox.remove_cgroup(self.group)
-        return self.out.text()
+        return self.drain().out.text()
 
 
 class Remote:

@@ -18,7 +18,9 @@ import base64
 import json
 import math
 import os
+import select
 import struct
+import time
 from typing import Any
 
 import numpy as np
@@ -148,22 +150,43 @@ def loads(text: str) -> Any:
 
 # -- framing: 4-byte big-endian length, then UTF-8 JSON ------------------------------------------
 
-def send(fd: int, message: dict) -> None:
-    """Write one framed JSON message (already encoded values inside) to a pipe."""
+def _wait(fd: int, deadline: float | None, write: bool) -> None:
+    """Block until ``fd`` is ready, or raise TimeoutError at ``deadline`` (time.monotonic)."""
+    if deadline is None:
+        return
+    left = deadline - time.monotonic()
+    ready = select.select([], [fd], [], max(left, 0)) if write else select.select([fd], [], [], max(left, 0))
+    if not (ready[1] if write else ready[0]):
+        raise TimeoutError("the other side did not keep up before the deadline")
+
+
+def send(fd: int, message: dict, deadline: float | None = None) -> None:
+    """Write one framed JSON message (already encoded values inside) to a pipe.
+
+    With a ``deadline`` the pipe must be non-blocking: a reader that stops reading then costs a
+    TimeoutError, not a grader stuck forever in ``write``.
+    """
     body = json.dumps(message, separators=(",", ":")).encode()
     if len(body) > MAX_MESSAGE:
         raise WireError(f"message of {len(body)} bytes exceeds the {MAX_MESSAGE} byte limit")
-    data = struct.pack(">I", len(body)) + body
-    view = memoryview(data)
+    view = memoryview(struct.pack(">I", len(body)) + body)
     while view:
-        n = os.write(fd, view)
+        _wait(fd, deadline, write=True)
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            continue
         view = view[n:]
 
 
-def read_exact(fd: int, n: int) -> bytes:
+def read_exact(fd: int, n: int, deadline: float | None = None) -> bytes:
     chunks, got = [], 0
     while got < n:
-        chunk = os.read(fd, min(n - got, 1 << 20))
+        _wait(fd, deadline, write=False)  # a sender that trickles bytes cannot hold us past the deadline
+        try:
+            chunk = os.read(fd, min(n - got, 1 << 20))
+        except BlockingIOError:
+            continue
         if not chunk:
             raise EOFError(f"pipe closed after {got} of {n} bytes")
         chunks.append(chunk)
@@ -171,13 +194,14 @@ def read_exact(fd: int, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def recv(fd: int) -> dict:
-    """Read one framed message; :class:`WireError` if it is oversized or not a JSON object."""
-    (n,) = struct.unpack(">I", read_exact(fd, 4))
+def recv(fd: int, deadline: float | None = None) -> dict:
+    """Read one framed message; :class:`WireError` if it is oversized or not a JSON object,
+    TimeoutError if it is not complete by ``deadline``."""
+    (n,) = struct.unpack(">I", read_exact(fd, 4, deadline))
     if n > MAX_MESSAGE:
         raise WireError(f"message of {n} bytes announced, limit is {MAX_MESSAGE}")
     try:
-        msg = json.loads(read_exact(fd, n))
+        msg = json.loads(read_exact(fd, n, deadline))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise WireError(f"message is not JSON: {exc}") from None
     if not isinstance(msg, dict):
