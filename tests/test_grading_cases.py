@@ -69,3 +69,12 @@ def test_public_cases_must_be_shippable():
         assert isinstance(c._COLLECTING[-1][0], Case) and c._COLLECTING[-1][0].key == "q1: ok"
     finally:
         c._COLLECTING.pop()
+
+
+def test_arguments_with_objects_survive_the_wire_unbuilt():
+    from edgekit.grading.cases import from_wire, to_wire
+
+    args = (np.arange(3), obj("fractions:Fraction", 1, 3), {"k": ref("g")}, [1, (2, 3)])
+    back = from_wire(to_wire(args))
+    assert back[1] == obj("fractions:Fraction", 1, 3) and back[2] == {"k": ref("g")} and back[3] == [1, (2, 3)]
+    assert back[0].tolist() == [0, 1, 2]

@@ -74,3 +74,17 @@ def test_framing_round_trip_and_limits():
     with pytest.raises(EOFError):
         wire.recv(r)
     os.close(r)
+
+
+def test_a_trickling_or_silent_peer_cannot_block_past_the_deadline():
+    import time
+
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    os.set_blocking(w, False)
+    os.write(w, struct.pack(">I", 100) + b"{")  # announces 100 bytes, sends 1
+    with pytest.raises(TimeoutError):
+        wire.recv(r, deadline=time.monotonic() + 0.2)
+    with pytest.raises(TimeoutError):  # nobody reads: the pipe buffer (64 KiB) fills up
+        wire.send(w, {"blob": "x" * (1 << 20)}, deadline=time.monotonic() + 0.2)
+    os.close(r), os.close(w)

@@ -106,6 +106,40 @@ def resolve_local(v: Any, ns: Any) -> Any:
     return v
 
 
+def to_wire(v: Any, extra: Callable[[Any], Any] | None = None) -> Any:
+    """Arguments as JSON: data via :mod:`wire`, :class:`Obj`/:class:`Ref` as tags built on the other side."""
+    from . import wire
+
+    tagged = extra(v) if extra is not None else None
+    if tagged is not None:
+        return tagged
+    if isinstance(v, Obj):
+        return {"$obj": v.factory, "args": to_wire(tuple(v.args), extra), "kwargs": to_wire(dict(v.kwargs), extra)}
+    if isinstance(v, Ref):
+        return {"$ref": v.name}
+    if isinstance(v, list):
+        return [to_wire(x, extra) for x in v]
+    if isinstance(v, tuple):
+        return {"$tuple": [to_wire(x, extra) for x in v]}
+    if isinstance(v, dict):
+        return {"$dict": [[to_wire(k, extra), to_wire(x, extra)] for k, x in v.items()]}
+    return wire.encode(v)
+
+
+def from_wire(data: Any) -> Any:
+    """The inverse of :func:`to_wire`, keeping :class:`Obj`/:class:`Ref` unbuilt (for public checks)."""
+    from . import wire
+
+    def hook(tag: str, v: dict, dec: Callable[[Any], Any]) -> Any:
+        if tag == "$obj":
+            return Obj(str(v["$obj"]), tuple(dec(v["args"])), dict(dec(v["kwargs"])))
+        if tag == "$ref":
+            return Ref(str(v["$ref"]))
+        raise wire.WireError(f"unknown tag {tag!r}")
+
+    return wire.decode(data, hook)
+
+
 def _short(v: Any) -> str:
     if isinstance(v, np.ndarray):
         return f"array{list(v.shape)}:{v.dtype}" if v.size > 6 else f"array({v.tolist()})"

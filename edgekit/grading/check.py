@@ -37,7 +37,7 @@ def public_checks(lab: Lab) -> dict:
             raise LabError(f"public case {c.key!r} uses a custom comparison; public cases must use "
                            f"one of {', '.join(COMPARES)}")
         t = c.target
-        target = ({"call": t.name, "args": wire.encode(t.args), "kwargs": wire.encode(t.kwargs)}
+        target = ({"call": t.name, "args": _cases.to_wire(t.args), "kwargs": _cases.to_wire(t.kwargs)}
                   if isinstance(t, _cases.Call) else {"get": t.name})
         out.append({"question": c.question, "name": c.name, "target": target,
                     "compare": {"kind": kind, **asdict(c.compare)}, "expected": expected[c.key]})
@@ -82,7 +82,7 @@ def run_checks(doc: dict, ns: Any, questions: list[str] | None = None) -> list[C
         if questions and c["question"] not in questions:
             continue
         t = c["target"]
-        target = (_cases.Call(t["call"], wire.decode(t["args"]), wire.decode(t["kwargs"]))
+        target = (_cases.Call(t["call"], _cases.from_wire(t["args"]), _cases.from_wire(t["kwargs"]))
                   if "call" in t else _cases.Get(t["get"]))
         params = {k: v for k, v in c["compare"].items() if k != "kind"}
         compare = COMPARES[c["compare"]["kind"]](**params)
@@ -177,11 +177,13 @@ def check_notebook(path: str | Path, questions: list[str] | None = None) -> list
     tests = {f"cell {i + 1}": qid for i, (kind, qid) in enumerate(roles) if kind == "test"}
     ns = fresh_namespace()
     old = Path.cwd()
-    os.chdir(path.parent)  # notebooks run from their own folder in Jupyter
+    os.chdir(path.parent)  # notebooks run from their own folder in Jupyter, which is on sys.path
+    sys.path.insert(0, str(path.parent.resolve()))
     try:
         report = run_cells(cells, ns)
     finally:
         os.chdir(old)
+        sys.path.remove(str(path.parent.resolve()))
     results = []
     for label, err in report:
         if label in tests:

@@ -99,6 +99,11 @@ def release(lab: Lab, out_dir: str | Path) -> list[Path]:
     path = out / f"{lab.id}.ipynb"
     path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
     written = [path]
+    for rel in lab.files:  # public support files (data, a helper module) sit next to the notebook
+        dest = out / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes((lab.root / rel).read_bytes())
+        written.append(dest)
     if checks is not None:
         cpath = out / f"{lab.id}.checks.json"
         cpath.write_text(json.dumps(checks, sort_keys=True, indent=1) + "\n", encoding="utf-8")

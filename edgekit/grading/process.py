@@ -189,21 +189,9 @@ class Remote:
 
 def encode_arg(v: Any) -> Any:
     """Arguments for the student's process: data, plus Obj/Ref/Remote as tags it resolves there."""
-    from .cases import Obj, Ref
+    from .cases import to_wire
 
-    if isinstance(v, Obj):
-        return {"$obj": v.factory, "args": encode_arg(tuple(v.args)), "kwargs": encode_arg(dict(v.kwargs))}
-    if isinstance(v, Ref):
-        return {"$ref": v.name}
-    if isinstance(v, Remote):
-        return {"$handle": v._handle}
-    if isinstance(v, list):
-        return [encode_arg(x) for x in v]
-    if isinstance(v, tuple):
-        return {"$tuple": [encode_arg(x) for x in v]}
-    if isinstance(v, dict):
-        return {"$dict": [[encode_arg(k), encode_arg(x)] for k, x in v.items()]}
-    return wire.encode(v)
+    return to_wire(v, lambda x: {"$handle": x._handle} if isinstance(x, Remote) else None)
 
 
 def _child(scratch: Path, hide: list[Path], limits: Limits, isolate: bool, group: Path | None,
@@ -223,6 +211,7 @@ def _child(scratch: Path, hide: list[Path], limits: Limits, isolate: bool, group
             sandbox.die_with_parent()
         problems = sandbox.fence_files(scratch, hide) if level else []
         os.chdir(scratch)
+        sys.path.insert(0, str(scratch))  # as in Jupyter: the lab's support modules import from the notebook's folder
         os.environ.update(HOME=str(scratch), TMPDIR=str(scratch), MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
         sandbox.set_limits(limits.cpu_s, limits.memory_mb)
         if level:

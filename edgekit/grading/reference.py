@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import types
 from pathlib import Path
@@ -31,10 +32,12 @@ def lab_workdir(lab: Lab):
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(lab.root / rel, dest)
         os.chdir(tmp)
+        sys.path.insert(0, tmp)  # as in Jupyter: support modules import from the notebook's folder
         try:
             yield Path(tmp)
         finally:
             os.chdir(old)
+            sys.path.remove(tmp)
 
 
 def reference_namespace(lab: Lab) -> types.SimpleNamespace:

@@ -1,0 +1,91 @@
+"""Every lab in labs/: the released notebook is fresh, the grader ranks reference > partial > stub,
+and the student notebook runs top to bottom in a real Jupyter kernel (only the stubs may raise).
+
+A lab's partially correct submission is ``labs/<lab>/fixtures/partial.json``: ``{question: answer
+cell source}`` for some questions, applied to the released notebook.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgekit.grading import grade_batch, load_lab, release
+from edgekit.grading.notebook import read_notebook, role
+
+ROOT = Path(__file__).parents[1]
+LABS = sorted(p for p in (ROOT / "labs").iterdir() if (p / "lab.toml").is_file()) if (ROOT / "labs").is_dir() else []
+NOTEBOOKS = ROOT / "notebooks"
+
+pytestmark = pytest.mark.skipif(not LABS, reason="no labs in labs/ yet")
+
+
+def _ids(paths):
+    return [p.name for p in paths]
+
+
+@pytest.mark.parametrize("lab_dir", LABS, ids=_ids(LABS))
+def test_released_notebook_is_committed_and_fresh(lab_dir, tmp_path):
+    lab = load_lab(lab_dir)
+    for fresh in release(lab, tmp_path):
+        committed = NOTEBOOKS / fresh.name
+        assert committed.is_file(), f"{committed} missing: run  edgekit lab release {lab_dir.relative_to(ROOT)} --out notebooks"
+        assert committed.read_bytes() == fresh.read_bytes(), (
+            f"{committed} differs from a fresh release: run  edgekit lab release {lab_dir.relative_to(ROOT)} --out notebooks")
+
+
+@pytest.fixture(scope="module")
+def grades(tmp_path_factory):
+    """Grade reference, stub and partial submissions of every lab (one batch per lab)."""
+    import nbformat
+
+    out = {}
+    for lab_dir in LABS:
+        lab = load_lab(lab_dir)
+        root = tmp_path_factory.mktemp(lab.id)
+        released = NOTEBOOKS / f"{lab.id}.ipynb"
+        partial = json.loads((lab_dir / "fixtures" / "partial.json").read_text())
+        for student in ("reference", "stub", "partial"):
+            (root / "subs" / student).mkdir(parents=True)
+        nbformat.write(read_notebook(lab.notebook_path), root / "subs" / "reference" / f"{lab.id}.ipynb")
+        (root / "subs" / "stub" / f"{lab.id}.ipynb").write_bytes(released.read_bytes())
+        nb = read_notebook(released)
+        for cell in nb.cells:
+            kind, qid = role(cell)
+            if kind == "answer" and qid in partial:
+                cell.source = partial[qid]
+        nbformat.write(nb, root / "subs" / "partial" / f"{lab.id}.ipynb")
+        res = grade_batch(lab_dir, root / "subs", root / "out", jobs=2, progress=False)
+        out[lab.id] = (lab, {r["student"]: r for r in res.records})
+    return out
+
+
+@pytest.mark.parametrize("lab_dir", LABS, ids=_ids(LABS))
+def test_reference_full_marks_stub_zero_partial_between(lab_dir, grades):
+    lab, records = grades[load_lab(lab_dir).id]
+    failed = [t["name"] + ": " + t["output"] for t in records["reference"]["tests"] if t["status"] != "passed"]
+    assert records["reference"]["score"] == lab.max_score, failed + records["reference"]["notes"]
+    assert records["stub"]["score"] == 0, [t["name"] for t in records["stub"]["tests"] if t["status"] == "passed"]
+    assert records["stub"]["status"] == "graded", records["stub"]["notes"]
+    assert 0 < records["partial"]["score"] < lab.max_score, records["partial"]["questions"]
+
+
+@pytest.mark.parametrize("lab_dir", LABS, ids=_ids(LABS))
+def test_student_notebook_runs_in_a_real_kernel(lab_dir, tmp_path):
+    nbclient = pytest.importorskip("nbclient", reason="the lab extra (nbclient, ipykernel) is not installed")
+    lab = load_lab(lab_dir)
+    nb = read_notebook(NOTEBOOKS / f"{lab.id}.ipynb")
+    for name in (f"{lab.id}.checks.json", *lab.files):
+        src = NOTEBOOKS / name if name.endswith(".checks.json") else lab_dir / name
+        dest = tmp_path / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(src.read_bytes())
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    errors = [(i, o.get("ename"), o.get("evalue", "")[:120]) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+              for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    unexpected = [e for e in errors if e[1] != "NotImplementedError"]
+    assert not unexpected, unexpected
