@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .judge import Task, sha256_file
+from .judge import Task, submission_hash
 from .lab import Lab, LabError, load_lab
 from .results import atomic_write, grades_csv, read_record, write_student
 
@@ -78,11 +78,56 @@ def find_submissions(root: Path, lab: Lab) -> dict[str, Path | None]:
     if not root.is_dir():
         raise LabError(f"submissions folder {root} does not exist; expected {root}/<student_id>/<notebook>.ipynb")
     found: dict[str, Path | None] = {}
-    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    # a symlinked folder is not followed (it could point anywhere); a symlinked notebook is found
+    # here and refused by the judge as "unreadable", so the student sees why
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")):
         nbs = sorted(d.glob("*.ipynb"))
         preferred = [p for p in nbs if p.stem == lab.id]
         found[d.name] = (preferred or nbs or [None])[0]
     return found
+
+
+def _git_dirs(start: Path) -> list[Path]:
+    """The repository data of the folder holding the lab (``.git`` folder, or where a ``.git`` file points)."""
+    for d in [start, *start.parents]:
+        git = d / ".git"
+        if git.is_dir():
+            return [git]
+        if git.is_file():  # a worktree or submodule: "gitdir: <path>"
+            text = git.read_text(errors="replace").strip()
+            if text.startswith("gitdir:"):
+                target = (d / text.split(":", 1)[1].strip()).resolve()
+                common = target / "commondir"
+                dirs = [target] + ([(target / common.read_text().strip()).resolve()] if common.is_file() else [])
+                return dirs
+    return []
+
+
+def _clean_debris() -> None:
+    """Scratch folders and cgroups left by a grader that was killed (SIGKILL cannot clean up)."""
+    import re
+
+    for d in Path(tempfile.gettempdir()).glob("edgekit-grade-*"):
+        m = re.match(r"edgekit-grade-(\d+)-", d.name)
+        if m and not _alive(int(m.group(1))):
+            shutil.rmtree(d, ignore_errors=True)
+    from .sandbox import CGROUP_PIDS
+
+    for g in (CGROUP_PIDS / "edgekit").glob("*") if (CGROUP_PIDS / "edgekit").is_dir() else []:
+        try:
+            g.rmdir()  # only empty groups go; one in use by another grader refuses
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
 
 
 def expected_file(lab: Lab, out: Path, cases) -> Path:
@@ -105,12 +150,11 @@ def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, 
     expected = expected_file(lab, out, cases)
     found = find_submissions(submissions, lab)
     fingerprint = lab.fingerprint()
-    scratch_root = Path(tempfile.mkdtemp(prefix="edgekit-grade-")).resolve()
+    _clean_debris()
+    scratch_root = Path(tempfile.mkdtemp(prefix=f"edgekit-grade-{os.getpid()}-")).resolve()
     # what student code must never see: this lab (and its siblings), other submissions, grades, scratch
     secret = [lab.root.resolve(), submissions, out, scratch_root, *[Path(h).resolve() for h in hide]]
-    git = next((d / ".git" for d in lab.root.resolve().parents if (d / ".git").exists()), None)
-    if git is not None and git.is_dir():  # the repository's history holds every solution ever committed
-        secret.append(git)
+    secret += _git_dirs(lab.root.resolve())  # the repository's history holds every solution ever committed
     if lab.format == "edgekit" and any((p / "lab.toml").is_file() for p in lab.root.parent.iterdir()
                                        if p.is_dir() and p != lab.root):
         secret.append(lab.root.parent.resolve())
@@ -124,13 +168,13 @@ def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, 
             records[student] = rec
             continue
         old = None if force else read_record(out / student)
-        if old and old.get("sha256") == sha256_file(nb) and old.get("fingerprint") == fingerprint:
+        if old and old.get("sha256") == submission_hash(nb) and old.get("fingerprint") == fingerprint:
             records[student] = old
             skipped.append(student)
             continue
         tasks.append(Task(lab=str(lab_path), submission=str(nb), student=student, out=str(out),
                           scratch=str(scratch_root / student), expected=str(expected), limits=lab.limits,
-                          hide=[str(p) for p in secret], isolate=isolate))
+                          hide=[str(p) for p in secret], isolate=isolate, questions=len(lab.questions)))
     graded: list[str] = []
     try:
         if scheduler:
@@ -187,7 +231,7 @@ def _run_local(tasks: list[Task], jobs: int, records: dict, graded: list, progre
             except Exception as exc:  # a worker died: record it and go on
                 code = f"worker failed: {exc}"
             rec = read_record(Path(task.out) / task.student)
-            if rec is None or rec.get("sha256") != sha256_file(task.submission):
+            if rec is None or rec.get("sha256") != submission_hash(task.submission):
                 rec = {"student": task.student, "status": "error", "score": 0.0, "questions": {}, "tests": [],
                        "notes": [f"the grader crashed on this submission (exit {code}); it was not graded"],
                        "sha256": "", "max_score": 0.0}

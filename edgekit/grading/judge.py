@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 import traceback
@@ -21,7 +22,8 @@ from . import wire
 from .lab import Limits
 from .process import Remote, StudentError, StudentGone, StudentProcess
 
-RESTARTS = 2  # a crash or hang in one question restarts the notebook for the next ones
+MAX_PROCESSES = 8  # student processes per submission: one, plus a restart per question (capped)
+MAX_NOTEBOOK_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -37,10 +39,31 @@ class Task:
     limits: Limits = field(default_factory=Limits)
     hide: list[str] = field(default_factory=list)
     isolate: bool = True
+    questions: int = 1  # how many: each gets a fresh process if an earlier question crashed or hung one
 
 
 def sha256_file(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def submission_hash(path: str | Path) -> str:
+    """sha256 of a submission, or of its refusal (a symlink is never followed)."""
+    p = Path(path)
+    if p.is_symlink() or not p.is_file() or p.stat().st_size > MAX_NOTEBOOK_BYTES:
+        return hashlib.sha256(f"not-a-notebook:{p.is_symlink()}:{os.readlink(p) if p.is_symlink() else ''}".encode()).hexdigest()
+    return sha256_file(p)
+
+
+def check_submission_file(path: str | Path) -> None:
+    """A submission must be a regular file of sane size, not a symlink (to the lab, to /dev/zero...)."""
+    from .lab import LabError
+
+    p = Path(path)
+    if p.is_symlink() or not p.is_file():
+        raise LabError(f"{p.name} is not a regular file (a symlink or a device); submit the notebook file itself")
+    if p.stat().st_size > MAX_NOTEBOOK_BYTES:
+        raise LabError(f"{p.name} is {p.stat().st_size / 2**20:.0f} MiB; notebooks over "
+                       f"{MAX_NOTEBOOK_BYTES // 2**20} MiB are not graded (clear large outputs and save again)")
 
 
 class StudentNamespace:
@@ -115,7 +138,7 @@ def start_students(task: Task) -> list[StudentProcess]:
     Path(task.scratch).mkdir(parents=True, exist_ok=True)
     hide = [Path(p) for p in task.hide]
     procs = [StudentProcess.start(Path(task.scratch).resolve(), hide, task.limits, task.isolate)
-             for _ in range(1 + RESTARTS)]
+             for _ in range(min(1 + task.questions, MAX_PROCESSES))]
     return [p.drain() for p in procs]  # output threads only once no more forks follow
 
 
@@ -132,7 +155,7 @@ def grade_with(spares: list[StudentProcess], task: Task) -> dict:
     from .lab import LabError, load_lab
     from .notebook import read_notebook, splice
 
-    record: dict[str, Any] = {"student": task.student, "sha256": sha256_file(task.submission),
+    record: dict[str, Any] = {"student": task.student, "sha256": submission_hash(task.submission),
                               "status": "graded", "notes": [], "cells": [], "tests": [], "output": ""}
     used: list[StudentProcess] = []
     lab = None
@@ -146,15 +169,20 @@ def grade_with(spares: list[StudentProcess], task: Task) -> dict:
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(lab.root / rel, dest)
         try:
+            check_submission_file(task.submission)
             program = splice(lab, read_notebook(task.submission))
             record["notes"] += program.notes
         except LabError as exc:
             program = None
             record.update(status="unreadable", notes=[str(exc)])
-        proc = None
+        proc, broke = None, None  # broke: the question whose case killed or hung the process
         for case in cases:
             res = {"question": case.question, "name": case.key, "weight": case.weight,
                    "visibility": "visible" if case.public else "after_due_date"}
+            if program is not None and case.question == broke:
+                res.update(passed=False, output="not run: your code crashed or hung on an earlier case of this question")
+                record["tests"].append(res)
+                continue
             if proc is None and program is not None and spares:
                 proc = spares.pop(0)
                 used.append(proc)
@@ -176,14 +204,16 @@ def grade_with(spares: list[StudentProcess], task: Task) -> dict:
                 except StudentGone as exc:
                     ok, msg = False, f"{case.describe()}: {exc}"
                     proc.kill()
-                    proc = None
+                    proc, broke = None, case.question
                 res.update(passed=ok, output=msg)
             record["tests"].append(res)
     except Exception as exc:  # a grader-side failure: record it, never lose the batch
         record.update(status="error", notes=record["notes"] + [f"grader error: {exc}", traceback.format_exc()[-2000:]])
     finally:
-        outputs = [p.close() for p in used] + [p.close() for p in spares]
-        record["output"] = "\n".join(o for o in outputs if o)[: limits.output_kb * 1024]
+        outputs = [p.close() for p in used + spares]
+        text, limit = "\n".join(t for t, _ in outputs if t), limits.output_kb * 1024
+        dropped = sum(n for _, n in outputs) + max(0, len(text) - limit)  # several processes: bound the total
+        record["output"] = text[:limit] + (f"\n[... {dropped:,} more bytes of output not kept]\n" if dropped else "")
         shutil.rmtree(scratch, ignore_errors=True)
     _score(record, lab)
     record["execution_time"] = round(time.perf_counter() - t0, 3)

@@ -49,12 +49,10 @@ class _Output:
                 self.kept += chunk[:room]
         os.close(self.fd)
 
-    def text(self) -> str:
+    def text(self) -> tuple[str, int]:
+        """The kept output, and how many bytes were dropped."""
         self.thread.join(timeout=1.0)
-        out = self.kept.decode("utf-8", "replace")
-        if self.total > len(self.kept):
-            out += f"\n[... {self.total - len(self.kept):,} more bytes of output not kept]\n"
-        return out
+        return self.kept.decode("utf-8", "replace"), self.total - len(self.kept)
 
 
 class StudentProcess:
@@ -76,12 +74,14 @@ class StudentProcess:
         resp_r, resp_w = os.pipe()
         out_r, out_w = os.pipe()
         group = sandbox.make_pids_cgroup(limits.processes) if isolate else None
+        env = {k: v for k, v in os.environ.items() if k in SAFE_ENV or k.startswith("LC_")}
+        env["EDGEKIT_CACHE"] = str(_zoo_cache())  # built zoo models stay readable (read-only) for student code
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # the student's side; never returns
             os.close(req_w), os.close(resp_r), os.close(out_r)
-            _child(scratch, hide, limits, isolate, group, req_r, resp_w, out_w)
+            _child(scratch, hide, limits, isolate, group, req_r, resp_w, out_w, env)
         os.close(req_r), os.close(resp_w), os.close(out_w)
         os.set_blocking(req_w, False)  # with deadlines in wire.send/recv: never stuck on a pipe
         os.set_blocking(resp_r, False)
@@ -157,7 +157,7 @@ class StudentProcess:
             return f"the student process ended: {reasons.get(sig, f'signal {sig}')}"
         return f"the student process exited (code {code}) before answering"
 
-    def close(self) -> str:
+    def close(self) -> tuple[str, int]:
         for fd in (self.req, self.resp):
             try:
                 os.close(fd)
@@ -166,6 +166,12 @@ class StudentProcess:
         self.kill()
         sandbox.remove_cgroup(self.group)
         return self.drain().out.text()
+
+
+def _zoo_cache() -> Path:
+    from ..zoo import cache_dir
+
+    return cache_dir()
 
 
 class Remote:
@@ -194,32 +200,72 @@ def encode_arg(v: Any) -> Any:
     return to_wire(v, lambda x: {"$handle": x._handle} if isinstance(x, Remote) else None)
 
 
+SAFE_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "PYTHONHASHSEED", "PYTHONIOENCODING", "OMP_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _own_fds(req: int, resp: int, out: int) -> None:
+    """stdin from /dev/null, stdout/stderr to the output pipe, every other inherited descriptor closed.
+
+    A forked child inherits its parent's descriptors: a worker pool's queues, a judge's stdin
+    carrying the secrets, open files. Student code must reach none of them.
+    """
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    keep = {0, 1, 2, req, resp}
+    try:
+        fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:  # macOS: no /proc
+        fds = list(range(3, min(os.sysconf("SC_OPEN_MAX"), 65536)))
+    for fd in fds:
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _become_parent(*fds: int, init: bool = False) -> None:
+    """Fork; the parent waits and exits with the child's status (128 + signal), the child returns.
+
+    ``init``: the parent is PID 1 of the namespace, so it also reaps orphans; the student's code
+    runs in the child, where signals have their normal effect (PID 1 ignores default-fatal ones).
+    """
+    pid = os.fork()
+    if pid == 0:
+        sandbox.die_with_parent()
+        return
+    for fd in fds:
+        os.close(fd)
+    while True:
+        done, status = os.wait() if init else os.waitpid(pid, 0)
+        if done == pid:
+            os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+
+
 def _child(scratch: Path, hide: list[Path], limits: Limits, isolate: bool, group: Path | None,
-           req: int, resp: int, out: int) -> None:
+           req: int, resp: int, out: int, env: dict) -> None:
     code = 0
     try:
+        _own_fds(req, resp, out)
         os.setsid()  # own process group: the grader's terminal signals do not reach it
         sandbox.die_with_parent()
         in_group = sandbox.join_cgroup(group)
         level = sandbox.unshare() if isolate else ""
-        if level:  # the first process in the new PID namespace must be a child: fork once more
-            inner = os.fork()
-            if inner:
-                os.close(req), os.close(resp), os.close(out)
-                _, status = os.waitpid(inner, 0)
-                os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
-            sandbox.die_with_parent()
+        if level:  # the first process in the new PID namespace must be a child
+            _become_parent(req, resp)
         problems = sandbox.fence_files(scratch, hide) if level else []
+        if level:
+            _become_parent(req, resp, init=True)
         os.chdir(scratch)
         sys.path.insert(0, str(scratch))  # as in Jupyter: the lab's support modules import from the notebook's folder
-        os.environ.update(HOME=str(scratch), TMPDIR=str(scratch), MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+        os.environ.clear()  # the grader's environment may hold tokens; keep only what code needs
+        os.environ.update(env, HOME=str(scratch), TMPDIR=str(scratch), MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
         sandbox.set_limits(limits.cpu_s, limits.memory_mb)
         if level:
             sandbox.drop_capabilities()
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.dup2(out, 1)
-        os.dup2(out, 2)
         caps = sandbox.capabilities_left() if sys.platform.startswith("linux") else 0
         wire.send(resp, {"op": "fenced", "level": level or "rlimits-only", "pids_cgroup": in_group,
                          "problems": problems, "capabilities": caps})

@@ -20,7 +20,16 @@ MAGIC_PREFIXES = ("%", "!")
 
 
 def plain_python(source: str) -> str:
-    """Comment out IPython magics and shell escapes; a cell magic comments out the whole cell."""
+    """Comment out IPython magics and shell escapes; a cell magic comments out the whole cell.
+
+    Valid Python is left alone (a continuation line may start with ``%``); only a cell that does
+    not compile as it is gets its magic lines commented out.
+    """
+    try:
+        compile(source, "<cell>", "exec")
+        return source
+    except SyntaxError:
+        pass
     lines = source.splitlines()
     if lines and lines[0].lstrip().startswith("%%"):
         return "\n".join("# " + ln for ln in lines) + "\n"
