@@ -30,7 +30,7 @@ def _ids(paths):
 def test_released_notebook_is_committed_and_fresh(lab_dir, tmp_path):
     lab = load_lab(lab_dir)
     for fresh in release(lab, tmp_path):
-        committed = NOTEBOOKS / fresh.name
+        committed = NOTEBOOKS / fresh.relative_to(tmp_path)
         assert committed.is_file(), f"{committed} missing: run  edgekit lab release {lab_dir.relative_to(ROOT)} --out notebooks"
         assert committed.read_bytes() == fresh.read_bytes(), (
             f"{committed} differs from a fresh release: run  edgekit lab release {lab_dir.relative_to(ROOT)} --out notebooks")

@@ -124,7 +124,7 @@ def checker(lab_id: str, near: str | Path | None = None):
     _CURRENT[:] = [lab_id]
     doc: dict = {}
 
-    def check(*questions: str, namespace: dict | None = None) -> bool:
+    def check(*questions: str, namespace: dict | None = None) -> None:
         """Run the public checks of these questions (all when none given) on your notebook's names."""
         if not doc:
             doc.update(json.loads(find_checks(lab_id, Path(near) if near else None).read_text(encoding="utf-8")))
@@ -136,12 +136,12 @@ def checker(lab_id: str, near: str | Path | None = None):
         passed = sum(r.passed for r in results)
         print(f"{passed}/{len(results)} public checks passed"
               + ("" if passed < len(results) else " — the grader also runs hidden tests"))
-        return passed == len(results)
+        # nothing returned: a notebook would print it under every check cell
 
     return check
 
 
-def check(*questions: str, lab: str | None = None) -> bool:
+def check(*questions: str, lab: str | None = None) -> None:
     """``ek.check("q3")``: like ``checker(lab)("q3")``, for the lab named last (or the only one here)."""
     lab = lab or (_CURRENT[0] if _CURRENT else None)
     if lab is None:
@@ -150,7 +150,7 @@ def check(*questions: str, lab: str | None = None) -> bool:
             raise LabError("which lab? call check(..., lab='lab01-...') or run the notebook's first cell "
                            f"(check = ek.checker('...')); found {len(found)} checks files here")
         lab = found[0].name[: -len(".checks.json")]
-    return checker(lab)(*questions, namespace=sys._getframe(1).f_globals)
+    checker(lab)(*questions, namespace=sys._getframe(1).f_globals)
 
 
 def check_notebook(path: str | Path, questions: list[str] | None = None) -> list[CheckResult]:

@@ -8,6 +8,7 @@ lab's fingerprint, so a grading batch runs the reference once.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import sys
@@ -46,7 +47,8 @@ def reference_namespace(lab: Lab) -> types.SimpleNamespace:
     cells = [(f"cell {i + 1}", c.source) for i, c in enumerate(nb.cells)
              if role(c)[0] in ("context", "answer")]
     ns = fresh_namespace()
-    errors = [(label, err) for label, err in run_cells(cells, ns) if err]
+    with contextlib.redirect_stdout(io.StringIO()):  # the reference's prints are not the instructor's output
+        errors = [(label, err) for label, err in run_cells(cells, ns) if err]
     if errors:
         label, err = errors[0]
         raise LabError(f"lab {lab.id}: the reference solution fails in {label}:\n{err}")
