@@ -164,7 +164,7 @@ def check_notebook(path: str | Path, questions: list[str] | None = None) -> list
     from .notebook import read_notebook, role
     from .runcells import fresh_namespace, run_cells
 
-    path = Path(path)
+    path = Path(path).resolve()
     nb = read_notebook(path)
     roles = [role(c) for c in nb.cells]
     lab_id = (nb.metadata.get("edgekit") or {}).get("lab")
@@ -178,12 +178,13 @@ def check_notebook(path: str | Path, questions: list[str] | None = None) -> list
     ns = fresh_namespace()
     old = Path.cwd()
     os.chdir(path.parent)  # notebooks run from their own folder in Jupyter, which is on sys.path
-    sys.path.insert(0, str(path.parent.resolve()))
+    sys.path.insert(0, str(path.parent))
     try:
         report = run_cells(cells, ns)
+        public = [] if doc is None else run_checks(doc, _Globals(ns), questions)  # same folder as in Jupyter
     finally:
         os.chdir(old)
-        sys.path.remove(str(path.parent.resolve()))
+        sys.path.remove(str(path.parent))
     results = []
     for label, err in report:
         if label in tests:
@@ -191,4 +192,4 @@ def check_notebook(path: str | Path, questions: list[str] | None = None) -> list
                                        "ok" if err is None else err.strip().splitlines()[-1]))
         elif err and "NotImplementedError" not in err:
             results.append(CheckResult("notebook", label, False, err.strip().splitlines()[-1]))
-    return results if doc is None else results + run_checks(doc, _Globals(ns), questions)
+    return results + public

@@ -42,7 +42,7 @@ class Limits:
     call_s: float = 30.0  # one function call of the student's, when grading
     memory_mb: int = 4096
     output_kb: int = 64
-    processes: int = 64
+    processes: int = 256  # processes and threads: ONNX Runtime starts a thread per core for each session
 
 
 @dataclass
