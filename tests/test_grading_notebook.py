@@ -116,3 +116,17 @@ def test_not_a_lab_and_not_a_notebook(tmp_path):
     bad.write_text("{ not json")
     with pytest.raises(LabError, match="not a readable notebook"):
         read_notebook(bad)
+
+
+def test_manual_questions_need_no_tests_and_stay_out_of_the_score(tmp_path):
+    for f in ("lab.ipynb", "tests.py"):
+        (tmp_path / f).write_text((DEMO / f).read_text())
+    toml = (DEMO / "lab.toml").read_text() + '\n[[questions]]\nid = "report"\ntitle = "report"\npoints = 4\nmanual = true\n'
+    (tmp_path / "lab.toml").write_text(toml)
+    lab = load_lab(tmp_path)
+    assert lab.max_score == 6.0 and [q.id for q in lab.auto_questions] == ["q1", "q2", "q3"]
+    assert len(lab.cases()) == 9
+    from edgekit.grading.results import grades_csv
+
+    row = grades_csv([{"student": "a", "score": 6, "max_score": 6, "questions": {"q1": {"score": 2}}}], ["q1", "report"])
+    assert row.splitlines()[1] == "a,6,6,2,,", row

@@ -162,7 +162,7 @@ def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, 
     for student, nb in found.items():
         if nb is None:
             rec = {"student": student, "lab": lab.id, "status": "missing", "score": 0.0, "max_score": lab.max_score,
-                   "questions": {q.id: {"score": 0.0, "max_score": q.points} for q in lab.questions},
+                   "questions": {q.id: {"score": 0.0, "max_score": q.points} for q in lab.auto_questions},
                    "notes": ["no .ipynb file in the submission folder"], "tests": [], "fingerprint": fingerprint}
             write_student(out / student, rec)
             records[student] = rec

@@ -231,7 +231,7 @@ def _score(record: dict, lab) -> None:
     totals: dict[str, float] = {}
     for t in record["tests"]:
         totals[t["question"]] = totals.get(t["question"], 0.0) + t["weight"]
-    questions = {q.id: {"score": 0.0, "max_score": q.points} for q in lab.questions}
+    questions = {q.id: {"score": 0.0, "max_score": q.points} for q in lab.auto_questions}
     passed: dict[str, float] = {}
     for t in record["tests"]:
         share = lab.question(t["question"]).points * t["weight"] / totals[t["question"]]

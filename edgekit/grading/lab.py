@@ -50,6 +50,7 @@ class Question:
     id: str
     title: str
     points: float
+    manual: bool = False  # graded by the instructor (a rubric): not in the autograder's score
 
 
 @dataclass
@@ -68,7 +69,12 @@ class Lab:
 
     @property
     def max_score(self) -> float:
-        return float(sum(q.points for q in self.questions))
+        """Points the autograder gives; manual (rubric) questions are graded by the instructor."""
+        return float(sum(q.points for q in self.questions if not q.manual))
+
+    @property
+    def auto_questions(self) -> list[Question]:
+        return [q for q in self.questions if not q.manual]
 
     def question(self, qid: str) -> Question:
         for q in self.questions:
@@ -121,7 +127,7 @@ class Lab:
             if c.question not in known:
                 raise LabError(f"{self.tests_path}: case {c.key!r} names question {c.question!r}, "
                                f"which lab.toml does not list ({', '.join(sorted(known))})")
-        empty = [q.id for q in self.questions if not any(c.question == q.id for c in found)]
+        empty = [q.id for q in self.auto_questions if not any(c.question == q.id for c in found)]
         if empty:
             raise LabError(f"{self.tests_path}: no test cases for question(s) {', '.join(empty)}")
         return found
@@ -148,7 +154,7 @@ def load_lab(path: str | Path) -> Lab:
     for i, q in enumerate(meta["questions"]):
         if not {"id", "points"} <= q.keys():
             raise LabError(f"{manifest}: question {i + 1} needs 'id' and 'points', got {sorted(q)}")
-        questions.append(Question(str(q["id"]), str(q.get("title", q["id"])), float(q["points"])))
+        questions.append(Question(str(q["id"]), str(q.get("title", q["id"])), float(q["points"]), bool(q.get("manual", False))))
     ids = [q.id for q in questions]
     if len(set(ids)) != len(ids):
         raise LabError(f"{manifest}: duplicate question ids in {ids}")

@@ -82,7 +82,7 @@ def grades_csv(records: list[dict], questions: list[str]) -> str:
     for r in sorted(records, key=lambda r: r["student"]):
         qs = r.get("questions", {})
         w.writerow([r["student"], f"{r.get('score', 0):g}", f"{r.get('max_score', 0):g}",
-                    *[f"{qs.get(q, {}).get('score', 0):g}" for q in questions], r.get("status", "")])
+                    *[f"{qs[q]['score']:g}" if q in qs else "" for q in questions], r.get("status", "")])
     return buf.getvalue()
 
 
