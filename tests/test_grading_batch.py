@@ -142,3 +142,15 @@ def test_grading_on_a_dask_local_cluster_gives_the_same_grades(graded, tmp_path)
     local = {r["student"]: float(r["score"]) for r in csv.DictReader((graded / "out" / "grades.csv").open())}
     assert res.scores == local, (res.scores, local)
     assert json.loads((tmp_path / "out" / "ref" / "results.json").read_text())["score"] == 6.0
+
+
+def test_nbgrader_state_flows_between_cells_as_in_one_kernel(tmp_path):
+    """Context cells may call the student's function; test cells may use earlier test cells' names."""
+    state = NBGRADER.with_name("state.ipynb")
+    (rel,) = release(state, tmp_path / "rel")
+    subs = tmp_path / "subs"
+    for student, nb_path in {"ref": state, "stub": rel}.items():
+        (subs / student).mkdir(parents=True)
+        shutil.copy(nb_path, subs / student / "state.ipynb")
+    res = grade_batch(state, subs, tmp_path / "out", jobs=1, progress=False)
+    assert res.scores == {"ref": 3.0, "stub": 0.0}, [(r["student"], [t["output"] for t in r["tests"]]) for r in res.records]

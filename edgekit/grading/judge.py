@@ -82,35 +82,30 @@ class StudentNamespace:
         return self._proc.request({"op": "get", "name": name}, self._deadline)
 
 
-def run_assert_cell(cell, ns: StudentNamespace) -> bool:
-    """Run an nbgrader test cell here: instructor names from the context cells, answer names from
-    the student. Raises AssertionError (or any error) when the test fails."""
+def student_names(source: str, ns: StudentNamespace) -> dict[str, Any]:
+    """The names an answer cell defines, as the student's values (functions become handles)."""
     import ast
 
-    from .runcells import fresh_namespace, plain_python, run_cells
+    from .runcells import plain_python
 
-    trusted = fresh_namespace()
-    run_cells([("context", src) for src in cell.context], trusted)
-    theirs = set()
-    for src in cell.answers:
+    try:
+        tree = ast.parse(plain_python(source))
+    except SyntaxError:
+        return {}
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+                names |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name)}
+    found = {}
+    for name in names:
         try:
-            tree = ast.parse(plain_python(src))
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                theirs.add(node.name)
-            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-                for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
-                    theirs |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name)}
-    env = dict(trusted)
-    for name in theirs:
-        try:
-            env[name] = getattr(ns, name)
+            found[name] = getattr(ns, name)
         except StudentError:
-            env.pop(name, None)  # undefined in the submission: the test cell's NameError says so
-    exec(compile(plain_python(cell.source), "<test cell>", "exec"), env)
-    return True
+            pass  # undefined in the submission: a test using it fails with NameError, which says so
+    return found
 
 
 def _case_verdict(case, ns: StudentNamespace, want: Any) -> tuple[bool, str]:

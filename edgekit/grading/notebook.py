@@ -164,33 +164,61 @@ def splice(lab: Lab, submission) -> Program:
 
 
 def nbgrader_cases(lab: Lab) -> list:
-    """One case per nbgrader test cell: full points when the cell runs without an exception."""
+    """One case per nbgrader test cell: full points when the cell runs without an exception.
+
+    All test cells share one :class:`NbgraderRun`, which replays the notebook in the grader in
+    order — context and test cells run here, answer cells bind the names they define to the
+    student's values — so state flows between cells as it does in nbgrader's single kernel.
+    """
     from .cases import Case, equal
 
-    nb = lab.notebook()
-    answers = [c.source for c in nb.cells if role(c)[0] == "answer"]
-    context = [c.source for c in nb.cells if role(c)[0] == "context"]
-    out = []
-    for cell in nb.cells:
+    replayed, tests = [], []
+    for cell in lab.notebook().cells:
         kind, qid = role(cell)
-        if kind == "test":
-            out.append(Case(qid, "test cell", AssertCell(cell.source, context, answers), equal()))
-    return out
+        if kind in ("context", "answer", "test"):
+            if kind == "test":
+                tests.append((qid, len(replayed)))
+            replayed.append((kind, cell.source))
+    run = NbgraderRun(replayed)
+    return [Case(qid, "test cell", AssertCell(run, i), equal()) for qid, i in tests]
+
+
+class NbgraderRun:
+    """The notebook replayed in the grader, one cell at a time, in one trusted namespace."""
+
+    def __init__(self, cells: list[tuple[str, str]]):
+        self.cells, self.done, self.env = cells, 0, None
+
+    def run_to(self, index: int, ns: Any) -> None:
+        """Replay cells up to ``index`` (a test cell) and run it; raises what the test cell raises."""
+        from .judge import student_names
+        from .runcells import fresh_namespace, plain_python, run_cells
+
+        if self.env is None:
+            self.env = fresh_namespace()
+        while self.done <= index:
+            kind, source = self.cells[self.done]
+            self.done += 1
+            if kind == "answer":  # the names this answer defines now mean the student's values
+                self.env.update(student_names(source, ns))
+            elif kind == "context":
+                run_cells([("context", source)], self.env)
+            elif self.done - 1 == index:
+                exec(compile(plain_python(source), "<test cell>", "exec"), self.env)
+            else:  # an earlier test cell: already graded; replay it for the state it leaves
+                run_cells([("test", source)], self.env)
 
 
 @dataclass(frozen=True)
 class AssertCell:
-    """An nbgrader test cell run in the grader: instructor names (imports, helpers) come from the
-    instructor's context cells run here; names the solution defines come from the student."""
+    """An nbgrader test cell, run in the grader by the shared :class:`NbgraderRun`."""
 
-    source: str
-    context: list[str]
-    answers: list[str]
+    run: NbgraderRun
+    index: int
 
     def __call__(self, ns: Any) -> Any:
-        from .judge import run_assert_cell
-
-        return run_assert_cell(self, ns)
+        self.run.run_to(self.index, ns)
+        return True
 
     def describe(self) -> str:
         return "nbgrader test cell"
