@@ -8,9 +8,12 @@ things: what happened, what was expected versus what was got, and what to do nex
     │   ├── ModelNotFoundError  (also FileNotFoundError) no such file or zoo name
     │   ├── InvalidModelError   not an ONNX file, or a corrupt one
     │   └── UnsupportedModelError  opset / IR version / operator this ONNX Runtime lacks
-    ├── ProviderError           (also ValueError) unknown or unavailable execution provider
+    ├── ProviderError           (also ValueError) unknown, unavailable, or plugin-only (QNN) execution provider
     ├── InputError              (also ValueError) a feed that does not match the model's inputs
+    │   └── ImageNotFoundError  (also FileNotFoundError) no image file at that path
     ├── InferenceError          (also RuntimeError) ONNX Runtime failed while running
+    ├── NpuError                (also RuntimeError) the QNN execution provider could not register or build
+    │   └── SocError            (also ValueError) a Snapdragon chip name edgekit does not know
     ├── ZooError                zoo manifest, checksum or build problems
     ├── MissingExtraError       (also ImportError) an optional extra is not installed
     └── ResultError             (also ValueError) a benchmark result file that cannot be read
@@ -47,8 +50,20 @@ class InputError(EdgekitError, ValueError):
     """The inputs given to ``Model.run`` do not match what the model expects."""
 
 
+class ImageNotFoundError(InputError, FileNotFoundError):
+    """No image file at the path given (a file that exists but does not decode is an :class:`InputError`)."""
+
+
 class InferenceError(EdgekitError, RuntimeError):
     """ONNX Runtime failed while running a model on inputs that looked valid."""
+
+
+class NpuError(EdgekitError, RuntimeError):
+    """The QNN execution provider could not be registered or could not build a session."""
+
+
+class SocError(NpuError, ValueError):
+    """A ``soc`` that is neither a number nor a chip in :data:`edgekit.qnn.SOCS`."""
 
 
 class ZooError(EdgekitError):

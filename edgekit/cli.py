@@ -6,12 +6,15 @@
     edgekit models list|info|build|verify
     edgekit info MODEL                 opset, parameters, op histogram, inputs/outputs
     edgekit bench MODEL [--threads 1,2] [--json out.json]
+    edgekit run MODEL IMAGE            classify or find faces in one photo with a zoo model (--out draws it)
+    edgekit npu-check MODEL --soc 57   which nodes a Snapdragon NPU would run (QNN HTP emulator)
     edgekit lab release LAB --out DIR  edgekit check NOTEBOOK  edgekit grade LAB SUBMISSIONS --out OUT
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -267,9 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("rest", nargs=argparse.REMAINDER)
         s.set_defaults(func=func)
 
-    from .grading.cli import register
-
-    register(sub)
+    for module in ("grading.cli", "vision_cli", "npu_cli", "optimize_cli", "video_cli"):  # each adds its subcommands
+        importlib.import_module(f".{module}", __package__).register(sub)
     return p
 
 

@@ -36,7 +36,7 @@ ALIASES = {
 
 # "auto" takes the first of these that this onnxruntime build offers. TensorRT is left out on
 # purpose: it compiles an engine on first use (minutes on a Jetson), a surprise for a default.
-# QNN is left out because it needs the plugin registration of the `qnn` extra (edgekit npu-check).
+# QNN is left out: it is a plugin EP that a providers list cannot select (see PLUGIN_ONLY).
 AUTO_ORDER = (
     "CUDAExecutionProvider",
     "CoreMLExecutionProvider",
@@ -51,8 +51,17 @@ INSTALL_HINTS = {
     "TensorrtExecutionProvider": "pip install onnxruntime-gpu plus TensorRT",
     "DmlExecutionProvider": "pip install onnxruntime-directml (Windows)",
     "OpenVINOExecutionProvider": "pip install onnxruntime-openvino (Intel)",
-    "QNNExecutionProvider": "pip install 'edgekit[qnn]' and use edgekit npu-check (Snapdragon / HTP emulator)",
     "CoreMLExecutionProvider": "use the standard onnxruntime wheel on macOS",
+}
+
+# Plugin EPs: once registered they show in get_available_providers(), but InferenceSession(providers=[...])
+# then silently runs every node on the CPU EP (checked with onnxruntime 1.31/1.32 and onnxruntime-qnn
+# 2.7.0). They are chosen through their devices instead, which these edgekit functions do.
+PLUGIN_ONLY = {
+    "QNNExecutionProvider": "edgekit.qnn.qnn_session(model, soc=57) for an InferenceSession on the QNN HTP "
+                            "(57 = Snapdragon 8 Gen 3; edgekit.qnn.SOCS lists chips), edgekit.npu.npu_check(model, "
+                            "soc=57) or the command  edgekit npu-check MODEL --soc 57  to see which nodes run there "
+                            "(needs pip install 'edgekit[qnn]')",
 }
 
 
@@ -106,6 +115,12 @@ def resolve_providers(requested: str | Sequence[ProviderSpec] | None = "auto") -
     for item in items:
         name, options = (item, None) if isinstance(item, str) else (item[0], item[1])
         name = _canonical(name, known)
+        if name in PLUGIN_ONLY:
+            raise ProviderError(
+                f"{name} cannot be chosen with a providers list: it is a plugin execution provider, and "
+                f"providers=[{name!r}] makes ONNX Runtime run every node on the CPU EP without a word. "
+                f"Use {PLUGIN_ONLY[name]}."
+            )
         if name not in available:
             hint = INSTALL_HINTS.get(name, "install an onnxruntime build that includes it")
             raise ProviderError(

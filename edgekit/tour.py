@@ -19,32 +19,19 @@ from . import datasets, zoo
 from ._errors import MissingExtraError
 from ._extras import require
 from .model import load
-
-
-def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    z = logits - logits.max(axis=axis, keepdims=True)  # subtract the max: exp() cannot overflow
-    e = np.exp(z)
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-def topk(probs: np.ndarray, labels: list[str], k: int = 3) -> list[tuple[str, float]]:
-    idx = np.argsort(-probs)[:k]
-    return [(labels[i], float(probs[i])) for i in idx]
+from .vision import preprocess, softmax, topk  # softmax, topk: also imported from here by older callers
 
 
 def imagenet_input(rgb: np.ndarray, pre: dict) -> np.ndarray:
-    """Resize the short side, centre-crop, normalise and go HWC -> NCHW, as the manifest says."""
-    import cv2
-
-    h, w = rgb.shape[:2]
-    short = pre.get("short_side", 256)
-    s = short / min(h, w)
-    img = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_LINEAR)
-    ch, cw = pre.get("size", [224, 224])
-    top, left = (img.shape[0] - ch) // 2, (img.shape[1] - cw) // 2
-    img = img[top:top + ch, left:left + cw].astype(np.float32)
-    img = (img - np.float32(pre["mean"])) / np.float32(pre["std"])
-    return img.transpose(2, 0, 1)[None]  # HWC -> CHW, then add the batch axis
+    """Short side to ``short_side``, centre-crop to ``size``, ``(x - mean) / std``, NCHW: an RGB photo
+    as an ImageNet classifier wants it. Kept for older callers; new code calls
+    :func:`edgekit.vision.preprocess`, which follows every key of a manifest's ``preprocess``.
+    """
+    # Only the keys this function always read: callers pass specs with other keys (color, resize)
+    # that they have already applied themselves.
+    spec = {"resize": "short_side_then_center_crop", "short_side": pre.get("short_side", 256),
+            "size": pre.get("size", [224, 224]), "mean": pre["mean"], "std": pre["std"]}
+    return preprocess(rgb, spec).input
 
 
 def tour(out: Path, quick: bool = False) -> int:
@@ -75,7 +62,7 @@ def tour(out: Path, quick: bool = False) -> int:
     for col in ("#", "true", "top-3 (probability)"):
         table.add_column(col)
     for i in range(5):
-        table.add_row(str(i), str(y[i]), ", ".join(f"{c} ({p:.2f})" for c, p in topk(probs[i], labels)))
+        table.add_row(str(i), str(y[i]), ", ".join(f"{c} ({p:.2f})" for c, p in topk(probs[i], labels, k=3)))
     console.print(table)
     record["digits_accuracy"] = acc
 
@@ -86,8 +73,8 @@ def tour(out: Path, quick: bool = False) -> int:
         table.add_column("image")
         table.add_column("top-3 (probability)")
         for image in ("chelsea", "coffee", "rocket"):
-            p = softmax(net(imagenet_input(datasets.sample_image(image, color="rgb"), pre))[0][0])
-            top = topk(p, names)
+            p = softmax(net(preprocess(datasets.sample_image(image, color="rgb"), pre).input)[0][0])
+            top = topk(p, names, k=3)
             table.add_row(image, ", ".join(f"{c} ({q:.2f})" for c, q in top))
             record.setdefault("imagenet", {})[image] = top
         console.print(table)

@@ -49,3 +49,28 @@ def test_model_records_choice(relu_path):
     m = ek.load(relu_path, providers="cpu")
     assert m.provider_choice.chosen == "CPUExecutionProvider" and m.provider_choice.reason == "explicit"
     assert m.providers == ["CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize("asked", ["qnn", "QNNExecutionProvider", ["qnn", "cpu"], [("QNNExecutionProvider", {"soc_model": "57"})]])
+def test_qnn_in_a_providers_list_is_refused_with_the_way_that_works(asked):
+    with pytest.raises(ek.ProviderError, match=r"plugin execution provider.*CPU EP") as info:
+        P.resolve_providers(asked)
+    msg = str(info.value)
+    assert "edgekit.qnn.qnn_session(model, soc=57)" in msg and "edgekit npu-check MODEL --soc 57" in msg, msg
+
+
+def test_qnn_is_refused_even_once_registered_because_a_list_runs_it_on_cpu(relu_path):
+    """The oracle for the refusal: raw ONNX Runtime given providers=["QNNExecutionProvider"] after
+    the plugin is registered (so it is 'available') places every node on the CPU EP."""
+    pytest.importorskip("onnxruntime_qnn", reason="needs the qnn extra (pip install 'edgekit[qnn]')")
+    from edgekit.qnn import EP, qnn_devices
+
+    qnn_devices()  # registers the plugin: from now on get_available_providers() lists it
+    assert EP in ort.get_available_providers()
+    so = ort.SessionOptions()
+    so.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
+    raw = ort.InferenceSession(str(relu_path), sess_options=so, providers=[EP])
+    placed = {g.ep_name for g in raw.get_provider_graph_assignment_info()}
+    assert placed == {"CPUExecutionProvider"} and raw.get_providers() == ["CPUExecutionProvider"], placed
+    with pytest.raises(ek.ProviderError, match="plugin execution provider"):
+        ek.load(relu_path, providers="qnn")

@@ -1,0 +1,359 @@
+"""A real-time pipeline: capture, pre-processing, inference and post-processing overlapped in threads.
+
+Each stage runs in its own thread and hands frames on through a bounded ``queue.Queue``, so while
+the model works on frame n, frame n+1 is being pre-processed and frame n+2 read. Threads overlap
+for real here, despite the GIL: ONNX Runtime releases the GIL for the whole of
+``InferenceSession.run``, and OpenCV and numpy release it inside their C loops. The ``sink``
+(draw, show, write) runs in the calling thread, because GUI toolkits want the main thread and
+Ctrl-C arrives there.
+
+Stages are plain callables, each given what the one before returned:
+
+    preprocess(frame) -> x          frame: a video.Frame (.image BGR uint8, .index, .meta scratch dict)
+    infer(x) -> y                   e.g. a Model: infer=model
+    postprocess(y, frame) -> out
+    sink(out, frame) -> None        optional; raise StopPipeline to end the run early
+
+``drop_frames=True`` keeps latency bounded when the source outruns the model (a camera does):
+when the first queue is full, the oldest waiting frame is dropped for the new one, and counted.
+The default drops only for live sources (``source.live``); a file is processed frame by frame.
+``mode="sequential"`` runs the same stages one after another in one thread, for comparison.
+
+>>> p = Pipeline("synthetic://?frames=8&size=64x48", preprocess=lambda f: f.image.mean(),
+...              infer=lambda x: x * 2, keep_outputs=True)
+>>> r = p.run()
+>>> r.frames, r.dropped, r.stop_reason, len(r.outputs)
+(8, 0, 'end of source', 8)
+>>> r.outputs == p.run(mode="sequential").outputs
+True
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import threading
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from ._errors import EdgekitError
+from .video import Frame, VideoSource
+
+SCHEMA = "edgekit.pipeline/1"
+MODES = ("pipelined", "sequential")
+_END = object()  # end-of-stream marker, forwarded stage to stage
+_POLL_S = 0.05  # how often a waiting thread looks at the stop flag (a get() returns at once on data)
+
+
+class PipelineError(EdgekitError, RuntimeError):
+    """A stage raised; ``stage`` and ``frame_index`` say where, the original is ``__cause__``."""
+
+    def __init__(self, message: str, stage: str, frame_index: int | None):
+        super().__init__(message)
+        self.stage, self.frame_index = stage, frame_index
+
+
+class StopPipeline(Exception):
+    """Raise from any stage (e.g. the sink, when the user presses q) to end the run cleanly."""
+
+
+@dataclass(frozen=True)
+class StageStats:
+    """Time spent inside one stage per frame (queue waits excluded), in milliseconds."""
+
+    n: int
+    mean_ms: float
+    p50_ms: float
+    p90_ms: float
+    max_ms: float
+
+    @classmethod
+    def of(cls, seconds: list[float]) -> "StageStats":
+        if not seconds:
+            return cls(0, *[float("nan")] * 4)
+        ms = np.asarray(seconds) * 1e3
+        return cls(len(ms), float(ms.mean()), float(np.percentile(ms, 50)), float(np.percentile(ms, 90)),
+                   float(ms.max()))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class PipelineResult:
+    """What a run did: frames through every stage, drops, FPS, per-stage and end-to-end latency.
+
+    ``latency`` is per frame, from the moment the frame was read to the end of the last stage
+    (queue waits included); ``frame_latency_ms`` holds the raw samples, in completion order.
+    """
+
+    mode: str
+    frames: int
+    captured: int
+    dropped: int
+    wall_s: float
+    fps: float
+    stages: dict[str, StageStats]
+    latency: StageStats
+    stop_reason: str
+    frame_indices: list[int] = field(default_factory=list)
+    frame_latency_ms: list[float] = field(default_factory=list)
+    outputs: list[Any] | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready (``outputs`` left out: they can be anything)."""
+        d = {k: v for k, v in asdict(self).items() if k != "outputs"}
+        d["stages"] = {k: s.to_dict() for k, s in self.stages.items()}
+        d["latency"] = self.latency.to_dict()
+        return {"schema": SCHEMA, **d}
+
+    def __str__(self) -> str:
+        lines = [f"{self.mode}: {self.frames} frames in {self.wall_s:.2f} s = {self.fps:.1f} FPS, "
+                 f"{self.dropped} dropped of {self.captured} read ({self.stop_reason})",
+                 f"  {'stage':<12}{'n':>6}{'mean ms':>10}{'p50 ms':>9}{'p90 ms':>9}"]
+        for name, s in [*self.stages.items(), ("end-to-end", self.latency)]:
+            lines.append(f"  {name:<12}{s.n:>6}{s.mean_ms:>10.3f}{s.p50_ms:>9.3f}{s.p90_ms:>9.3f}")
+        return "\n".join(lines)
+
+
+def _as_frames(source: Iterable) -> Iterable[Frame]:
+    """Frames from a VideoSource, or from any iterable of Frames or images."""
+    for i, item in enumerate(source):
+        yield item if isinstance(item, Frame) else Frame(i, float(i), item)
+
+
+def _core_plan() -> tuple[set, set] | None:
+    """pin_cores: the last CPU for the inference thread, the others for the other stages."""
+    if not hasattr(os, "sched_setaffinity"):
+        warnings.warn("pin_cores needs os.sched_setaffinity (Linux); running unpinned", RuntimeWarning, stacklevel=4)
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    return ({cpus[-1]}, set(cpus[:-1])) if len(cpus) >= 2 else None
+
+
+class Pipeline:
+    """Capture -> preprocess -> infer -> postprocess -> sink, overlapped (see the module docstring).
+
+    ``source`` is a URI (opened and closed by each ``run``), a :class:`VideoSource`, or any iterable
+    of frames. ``queue_size`` bounds every queue between stages, and so the frames in flight.
+    ``pin_cores`` (Linux): the inference thread gets a CPU of its own, the other stages share the
+    rest, so decoding and drawing never preempt the model (the calling thread is left alone).
+    """
+
+    def __init__(self, source: str | os.PathLike | Iterable, *, preprocess: Callable | None = None,
+                 infer: Callable | None = None, postprocess: Callable | None = None,
+                 sink: Callable | None = None, drop_frames: bool | None = None, queue_size: int = 2,
+                 keep_outputs: bool = False, pin_cores: bool = False):
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        self.source, self.sink = source, sink
+        self.preprocess, self.infer, self.postprocess = preprocess, infer, postprocess
+        self.drop_frames, self.queue_size, self.keep_outputs = drop_frames, queue_size, keep_outputs
+        self.pin_cores = pin_cores
+
+    def _stages(self) -> list[tuple[str, Callable[[Any, Frame], Any]]]:
+        """Each stage as fn(value, frame) -> value, with the defaults filled in."""
+        pre, inf, post = self.preprocess, self.infer, self.postprocess
+        return [("preprocess", (lambda v, f: pre(f)) if pre else (lambda v, f: f.image)),
+                ("infer", (lambda v, f: inf(v)) if inf else (lambda v, f: v)),
+                ("postprocess", (lambda v, f: post(v, f)) if post else (lambda v, f: v))]
+
+    def run(self, max_frames: int | None = None, *, mode: str = "pipelined") -> PipelineResult:
+        """Process up to ``max_frames`` frames read from the source (all when ``None``).
+
+        Ends at the end of the source, on :class:`StopPipeline`, or on Ctrl-C (the result so far
+        is returned, ``stop_reason`` says which); a stage that raises ends it with a
+        :class:`PipelineError` naming the stage and the frame.
+        """
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        opened = isinstance(self.source, (str, os.PathLike))
+        source = VideoSource(self.source) if opened else self.source
+        drop = self.drop_frames if self.drop_frames is not None else bool(getattr(source, "live", False))
+        run = _Run(self._stages(), self.sink, self.keep_outputs)
+        frames = itertools.islice(_as_frames(source), max_frames)
+        try:
+            if mode == "sequential":
+                run.sequential(frames)
+            else:
+                run.pipelined(frames, drop, self.queue_size, _core_plan() if self.pin_cores else None)
+        finally:
+            if opened:
+                source.close()
+        return run.result(mode, max_frames)
+
+
+class _Run:
+    """The state of one run: timings, outputs, the stop flag, the first failure."""
+
+    def __init__(self, stages, sink, keep_outputs):
+        self.stages, self.sink, self.keep = stages, sink, keep_outputs
+        self.times: dict[str, list[float]] = {n: [] for n in ["capture", *(s[0] for s in stages)]}
+        if sink is not None:
+            self.times["sink"] = []
+        self.latency, self.indices, self.outputs = [], [], []  # seconds, frame indices, stage outputs
+        self.captured = self.dropped = 0
+        self.reason = "end of source"
+        self.failure: tuple[str, int | None, BaseException] | None = None
+        self.stop = threading.Event()
+        self.t_start = self.t_end = time.perf_counter()
+
+    def fail(self, stage: str, frame: Frame | None, exc: BaseException) -> None:
+        if isinstance(exc, StopPipeline):
+            self.reason = f"stopped by {stage}"
+        elif isinstance(exc, KeyboardInterrupt):
+            self.reason = "interrupted"
+        elif self.failure is None:
+            self.failure = (stage, frame.index if frame is not None else None, exc)
+        self.stop.set()
+
+    def finish(self, frame: Frame, value: Any, t_read: float) -> None:
+        """The last step of every frame: the sink (timed), then the bookkeeping."""
+        if self.sink is not None:
+            t = time.perf_counter()
+            self.sink(value, frame)
+            self.times["sink"].append(time.perf_counter() - t)
+        self.t_end = time.perf_counter()
+        self.latency.append(self.t_end - t_read)
+        self.indices.append(frame.index)
+        if self.keep:
+            self.outputs.append(value)
+
+    def read(self, it) -> tuple[Frame | None, float]:
+        """The next frame (None at the end) and when it was in hand; times the capture."""
+        t = time.perf_counter()
+        frame = next(it, None)
+        t_read = time.perf_counter()
+        if frame is not None:
+            self.captured += 1
+            self.times["capture"].append(t_read - t)
+        return frame, t_read
+
+    def sequential(self, frames: Iterable[Frame]) -> None:
+        self.t_start = time.perf_counter()
+        it, frame, stage = iter(frames), None, "capture"
+        try:
+            while True:
+                stage, frame = "capture", None
+                frame, t_read = self.read(it)
+                if frame is None:
+                    break
+                value = frame
+                for stage, fn in self.stages:
+                    t = time.perf_counter()
+                    value = fn(value, frame)
+                    self.times[stage].append(time.perf_counter() - t)
+                stage = "sink"
+                self.finish(frame, value, t_read)
+        except BaseException as exc:  # KeyboardInterrupt and StopPipeline included: end cleanly
+            self.fail(stage, frame, exc)
+
+    def _put(self, q: queue.Queue, item) -> bool:  # a blocking put that gives up when the run stops
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def _get(self, q: queue.Queue):  # a blocking get that gives up (None) when the run stops
+        while not self.stop.is_set():
+            try:
+                return q.get(timeout=_POLL_S)
+            except queue.Empty:
+                pass
+        return None
+
+    def _capture(self, frames: Iterable[Frame], out: queue.Queue, drop: bool, cpus: set | None) -> None:
+        if cpus:
+            os.sched_setaffinity(0, cpus)  # 0: the calling thread, on Linux
+        it, frame = iter(frames), None
+        try:
+            while not self.stop.is_set():
+                frame = None
+                frame, t_read = self.read(it)
+                if frame is None:
+                    break
+                item = (frame, frame, t_read)
+                while drop:  # make room by dropping the oldest waiting frame: never block the camera
+                    try:
+                        out.put_nowait(item)
+                        break
+                    except queue.Full:
+                        try:
+                            out.get_nowait()
+                            self.dropped += 1
+                        except queue.Empty:  # the next stage took one meanwhile
+                            pass
+                if not drop and not self._put(out, item):
+                    return
+        except BaseException as exc:
+            self.fail("capture", frame, exc)
+            return
+        self._put(out, _END)
+
+    def _work(self, name: str, fn, inq: queue.Queue, out: queue.Queue, cpus: set | None) -> None:
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+        while (item := self._get(inq)) is not None:
+            if item is _END:
+                self._put(out, _END)
+                return
+            frame, value, t_read = item
+            t = time.perf_counter()
+            try:
+                value = fn(value, frame)
+            except BaseException as exc:
+                self.fail(name, frame, exc)
+                return
+            self.times[name].append(time.perf_counter() - t)
+            if not self._put(out, (frame, value, t_read)):
+                return
+
+    def pipelined(self, frames: Iterable[Frame], drop: bool, size: int, plan: tuple[set, set] | None) -> None:
+        queues = [queue.Queue(maxsize=size) for _ in range(len(self.stages) + 1)]
+        model_cpus, other_cpus = plan or (None, None)
+        threads = [threading.Thread(target=self._capture, args=(frames, queues[0], drop, other_cpus),
+                                    name="edgekit-capture", daemon=True)]
+        for i, (name, fn) in enumerate(self.stages):
+            cpus = model_cpus if name == "infer" else other_cpus
+            threads.append(threading.Thread(target=self._work, args=(name, fn, queues[i], queues[i + 1], cpus),
+                                            name=f"edgekit-{name}", daemon=True))
+        self.t_start = time.perf_counter()
+        for t in threads:
+            t.start()
+        frame = None
+        try:  # the calling thread runs the sink: GUI windows want the main thread
+            while (item := self._get(queues[-1])) is not None and item is not _END:
+                frame, value, t_read = item
+                self.finish(frame, value, t_read)
+        except BaseException as exc:  # KeyboardInterrupt and StopPipeline included
+            self.fail("sink", frame, exc)
+        finally:
+            self.stop.set()
+            for t in threads:
+                t.join(timeout=2.0)
+                if t.is_alive():
+                    warnings.warn(f"{t.name} did not stop within 2 s (a stage still running?); "
+                                  "it is left behind as a daemon thread", RuntimeWarning, stacklevel=3)
+
+    def result(self, mode: str, max_frames: int | None) -> PipelineResult:
+        if self.failure is not None:
+            stage, index, exc = self.failure
+            where = f" on frame {index}" if index is not None else ""
+            raise PipelineError(f"pipeline stage {stage!r} failed{where}: {type(exc).__name__}: {exc}",
+                                stage, index) from exc
+        if self.reason == "end of source" and max_frames is not None and self.captured >= max_frames:
+            self.reason = "max_frames"
+        wall = max(self.t_end - self.t_start, 1e-9)
+        return PipelineResult(
+            mode=mode, frames=len(self.indices), captured=self.captured, dropped=self.dropped, wall_s=wall,
+            fps=len(self.indices) / wall, stages={k: StageStats.of(v) for k, v in self.times.items()},
+            latency=StageStats.of(self.latency), stop_reason=self.reason, frame_indices=self.indices,
+            frame_latency_ms=[s * 1e3 for s in self.latency], outputs=self.outputs if self.keep else None)

@@ -1,0 +1,143 @@
+"""edgekit.live: face boxes on the synthetic clip, headless video output, display detection, the CLI."""
+
+from __future__ import annotations
+
+import argparse
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+import edgekit as ek
+from edgekit import live, video_cli
+from edgekit.video import Frame, VideoSource, VideoSourceError, _Synthetic
+
+CLIP = "synthetic://?frames=20&size=160x120"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edgekit")
+    video_cli.register(p.add_subparsers(dest="command", required=True))
+    return p
+
+
+@pytest.fixture
+def headless(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(live.sys, "platform", "linux")
+
+
+def test_face_box_lies_on_the_synthetic_face():
+    stages = live.stages_for("face-detector", preprocess="builtin")
+    session = ort.InferenceSession(str(ek.zoo.path("face-detector")), providers=["CPUExecutionProvider"])
+    synth = _Synthetic(20, 30.0, (320, 240), "face")
+    with VideoSource("synthetic://?frames=20&size=320x240") as src:
+        for frame in src:
+            x = stages.preprocess(frame)
+            outputs = session.run(None, {"input": x})  # raw onnxruntime as the model
+            (det,) = stages.postprocess(outputs, frame)
+            expected = 1 / (1 + np.exp(-outputs[1].max()))
+            assert det.score == pytest.approx(expected, rel=1e-6) and det.score > 0.8, det
+            # The face sits in the middle of the pasted crop (see video._Synthetic).
+            px, py = synth.position(frame.index)
+            cx, cy = (det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2
+            assert abs(cx - (px + synth.side * 0.5)) < synth.side * 0.2, (frame.index, det.box, (px, py))
+            assert abs(cy - (py + synth.side * 0.5)) < synth.side * 0.25, (frame.index, det.box, (px, py))
+
+
+def test_no_face_no_box():
+    stages = live.stages_for("face-detector", preprocess="builtin")
+    model = ek.load("face-detector", threads=1)
+    frame = VideoSource("synthetic://?frames=1&pattern=disc").read()
+    assert stages.postprocess(model(stages.preprocess(frame)), frame) == []
+
+
+def test_builtin_preprocessing_matches_vision():
+    vision = pytest.importorskip("edgekit.vision")
+    if not hasattr(vision, "preprocess"):
+        pytest.skip("edgekit.vision has no preprocess yet")
+    image = VideoSource("synthetic://?frames=1&size=640x480").read().image
+    spec = dict(ek.zoo.entry("face-detector").preprocess)
+    ours, t = live._fallback_preprocess(image, spec)
+    theirs, t2 = vision.preprocess(image, spec, color="bgr")
+    np.testing.assert_array_equal(ours, theirs)
+    assert (t.scale_x, t.offset_x, t.offset_y) == (t2.scale_x, t2.offset_x, t2.offset_y)
+
+
+def test_classifier_gets_a_label():
+    stages = live.stages_for("digits-cnn", preprocess="builtin")
+    frame = Frame(0, 0.0, np.zeros((48, 64, 3), np.uint8))
+    x = stages.preprocess(frame)
+    assert x.shape == (1, 1, 8, 8) and x.dtype == np.float32
+    (det,) = stages.postprocess(ek.load("digits-cnn")(x), frame)
+    assert det.label in [str(d) for d in range(10)] and 0 < det.score <= 1
+
+
+def test_only_zoo_models(tmp_path):
+    with pytest.raises(ek.EdgekitError, match="needs a zoo model"):
+        live.stages_for(str(tmp_path / "mine.onnx"))
+
+
+def test_writes_an_annotated_video_headless(tmp_path, headless):
+    out = tmp_path / "annotated.mp4"
+    res = live.run_live("face-detector", CLIP, out=out)  # show=None: no display here, so no window
+    assert not res.shown and res.out == str(out)
+    assert res.pipeline.frames == 20 and res.detected_frames == 20, res.pipeline
+    with VideoSource(out) as written, VideoSource(CLIP) as raw:
+        pairs = list(zip(written, raw))
+    assert len(pairs) == 20
+    # Boxes are drawn in pure green: many more green pixels than in the raw clip.
+    green = lambda img: int(((img[..., 1] > 200) & (img[..., 0] < 80) & (img[..., 2] < 80)).sum())  # noqa: E731
+    assert all(green(w.image) > green(r.image) + 50 for w, r in pairs), [green(w.image) for w, _ in pairs]
+    assert res.to_dict()["pipeline"]["frames"] == 20
+
+
+def test_display_detection(headless, monkeypatch):
+    ok, why = live.has_display()
+    assert not ok and ("DISPLAY" in why or "no GUI" in why), why
+    monkeypatch.setattr(cv2, "getBuildInformation", lambda: "  GUI:                           NONE\n")
+    assert live.gui_backend() is None
+    assert "headless" in live.has_display()[1]
+    monkeypatch.setattr(cv2, "getBuildInformation", lambda: "  GUI:   QT5\n    QT:   YES (ver 5.15)\n")
+    assert live.gui_backend() == "QT5"
+    monkeypatch.setattr(cv2, "getBuildInformation", lambda: "  GUI:\n    Win32 UI:      YES\n")
+    assert live.gui_backend() == "Win32 UI"
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert live.has_display()[0]
+
+
+def test_cli_without_a_display_writes_the_default_file(tmp_path, headless, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = parser().parse_args(["live", "face-detector", "--source", CLIP, "--max-frames", "6"])
+    assert args.func(args) == 0
+    captured = capsys.readouterr()
+    assert (tmp_path / video_cli.DEFAULT_OUT).is_file(), captured
+    assert "6/6 frames with a detection" in captured.out and "no window" in captured.err
+    assert VideoSource(tmp_path / video_cli.DEFAULT_OUT).frame_count == 6
+
+
+def test_cli_sequential_no_drop_and_out(tmp_path, headless, capsys):
+    out = tmp_path / "a.avi"
+    args = parser().parse_args(["live", "face-detector", "--source", CLIP, "--out", str(out), "--sequential",
+                                "--no-drop"])
+    assert args.func(args) == 0
+    assert "sequential: 20 frames" in capsys.readouterr().out and out.is_file()
+
+
+def test_bad_out_suffix_fails_before_the_first_frame(tmp_path):
+    with pytest.raises(VideoSourceError, match=".mp4 or .avi"):
+        live.run_live("face-detector", CLIP, out=tmp_path / "a.gif", show=False)
+
+
+def test_cli_pinned(tmp_path, headless, capsys):
+    args = parser().parse_args(["live", "face-detector", "--source", CLIP, "--out", str(tmp_path / "p.mp4"),
+                                "--pin-cores", "--max-frames", "5"])
+    assert args.func(args) == 0 and "pipelined: 5 frames" in capsys.readouterr().out
+
+
+def test_cli_missing_camera_is_a_teaching_error(headless, tmp_path):
+    args = parser().parse_args(["live", "face-detector", "--source", "camera://99", "--out", str(tmp_path / "x.mp4")])
+    with pytest.raises(VideoSourceError, match="no camera at index 99.*synthetic://"):
+        args.func(args)
