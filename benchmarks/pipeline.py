@@ -1,7 +1,6 @@
 """Real-time pipeline: does overlapping capture, pre-processing, inference and post-processing pay?
 
-    .venv/bin/python benchmarks/pipeline.py [--rounds 10] [--frames 300] [--preprocess builtin,vision]
-                                            [--out benchmarks/results/pipeline.json]
+    .venv/bin/python benchmarks/pipeline.py [--rounds 10] [--frames 300] [--out benchmarks/results/pipeline.json]
 
 The face detector on the synthetic test clip (edgekit.video.sample_video: 640x480 mp4v, decoded
 by OpenCV with one decoder thread), every frame, no drops. Variants, per ONNX Runtime intra-op
@@ -12,7 +11,10 @@ thread count (1 and 2):
 - ``pipelined``: the same stages overlapped in threads (edgekit.pipeline.Pipeline);
 - ``pinned``: pipelined with ``pin_cores=True`` (Linux): the inference thread on a CPU of its own.
 
-Pre-processing comes from edgekit.live.stages_for (``builtin``; ``vision`` = edgekit.vision's).
+Pre- and post-processing are the real ones, from edgekit.live.stages_for: edgekit.vision.preprocess
+(letterbox to 128x128), BlazeFace decoding with weighted NMS and keypoints mapped back to the frame
+(edgekit.detect.blazeface). Variants are named ``<mode>/vision/t<threads>``; older results with
+``builtin`` rows came from a stand-in (the single best box, no NMS, no keypoints).
 All variants run in one process, interleaved in rounds in a shuffled order (seeded), so drift
 and other people's load hit them alike. Other people's load is measured, not guessed: for each
 run, the share of all CPUs' time that went to other processes (/proc/stat busy time minus this
@@ -105,11 +107,10 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--threads", default="1,2", help="ONNX Runtime intra-op thread counts to compare")
-    p.add_argument("--preprocess", default="builtin", help="builtin and/or vision, comma-separated")
     p.add_argument("--out", default="benchmarks/results/pipeline.json")
     args = p.parse_args()
     clip = sample_video(frames=args.frames, size=(640, 480))
-    stages = {b: stages_for("face-detector", preprocess=b) for b in args.preprocess.split(",")}
+    stages = {"vision": stages_for("face-detector")}  # one entry: the name stays in the variant names
     threads = [int(t) for t in args.threads.split(",")]
     models = {t: ek.load("face-detector", providers="cpu", threads=t) for t in threads}
     with VideoSource(clip) as src:

@@ -86,14 +86,23 @@ def preprocess(image: np.ndarray, spec: dict | str, *, color: str = "rgb") -> Pr
     img = _check_image(image)
     if color not in COLORS[:2]:
         raise InputError(f"color (the order of the image given) must be 'rgb' or 'bgr', got {color!r}")
-    img = _convert_color(img, color, spec.get("color", "rgb"))
-    if spec.get("invert"):
-        img = _invert(img, spec["invert"])
+    want, pad = spec.get("color", "rgb"), spec.get("pad_value", 0)
+    # Resize first, convert colour after: on a 640x480 frame the conversion then touches 128x128
+    # pixels, not 640x480. Bit-identical, because rgb <-> bgr only reorders channels and resizing
+    # works per channel. A grey target (a weighted sum, rounded), inverting (its "auto" looks at the
+    # photo's border; the padding must not be inverted) and grey photos still convert first.
+    early = want == "gray" or bool(spec.get("invert")) or img.ndim == 2 or img.shape[2] == 1
+    if early:
+        img = _convert_color(img, color, want)
+        if spec.get("invert"):
+            img = _invert(img, spec["invert"])
+    elif want != color and np.ndim(pad) == 1 and len(pad) == 3:
+        pad = pad[::-1]  # the pad colour is in the model's order; the canvas is still in the photo's
     size = _size(spec.get("size", img.shape[:2]))
     mode, interp = spec.get("resize", "stretch"), spec.get("interpolation", "linear")
     h, w = img.shape[:2]
     if mode == "letterbox":
-        img, t = letterbox(img, size, spec.get("pad_value", 0), interp)
+        img, t = letterbox(img, size, pad, interp)
     elif mode == "short_side_then_center_crop":
         s = spec.get("short_side", min(size)) / min(h, w)
         img = resize(img, (round(h * s), round(w * s)), interp)
@@ -106,6 +115,7 @@ def preprocess(image: np.ndarray, spec: dict | str, *, color: str = "rgb") -> Pr
         t = Transform(size[1] / w, size[0] / h, 0.0, 0.0, (h, w), size)
     else:
         raise InputError(f"preprocess: unknown resize {mode!r}; expected one of {RESIZE_MODES}")
+    img = img if early else _convert_color(img, color, want)
     x = img * np.float32(spec["scale"]) if "scale" in spec else img
     if "mean" in spec or "std" in spec:
         x = normalize(x, spec.get("mean", 0.0), spec.get("std", 1.0))

@@ -29,15 +29,17 @@ def headless(monkeypatch):
     monkeypatch.setattr(live.sys, "platform", "linux")
 
 
-def test_face_box_lies_on_the_synthetic_face():
-    stages = live.stages_for("face-detector", preprocess="builtin")
+def test_one_face_per_frame_with_its_keypoints_inside_the_box():
+    stages = live.stages_for("face-detector")
     session = ort.InferenceSession(str(ek.zoo.path("face-detector")), providers=["CPUExecutionProvider"])
     synth = _Synthetic(20, 30.0, (320, 240), "face")
-    with VideoSource("synthetic://?frames=20&size=320x240") as src:
+    with VideoSource("synthetic://?frames=20&size=320x240&pattern=face") as src:
         for frame in src:
             x = stages.preprocess(frame)
             outputs = session.run(None, {"input": x})  # raw onnxruntime as the model
-            (det,) = stages.postprocess(outputs, frame)
+            (det,) = stages.postprocess(outputs, frame)  # NMS leaves exactly one face
+            assert isinstance(det, ek.Detection) and det.label == 0
+            # Weighted NMS blends boxes but keeps the best anchor's score: sigmoid of the top logit.
             expected = 1 / (1 + np.exp(-outputs[1].max()))
             assert det.score == pytest.approx(expected, rel=1e-6) and det.score > 0.8, det
             # The face sits in the middle of the pasted crop (see video._Synthetic).
@@ -45,34 +47,47 @@ def test_face_box_lies_on_the_synthetic_face():
             cx, cy = (det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2
             assert abs(cx - (px + synth.side * 0.5)) < synth.side * 0.2, (frame.index, det.box, (px, py))
             assert abs(cy - (py + synth.side * 0.5)) < synth.side * 0.25, (frame.index, det.box, (px, py))
+            x1, y1, x2, y2 = det.box
+            assert len(det.keypoints) == 6 and all(x1 <= kx <= x2 and y1 <= ky <= y2 for kx, ky in det.keypoints), \
+                (frame.index, det.box, det.keypoints)
+
+
+def test_faces_match_vision_run_in_frame_pixels():
+    """The live stages and vision.run (the photo round trip) give the same face on a 640x480 frame."""
+    frame = VideoSource("synthetic://?frames=1&size=640x480&pattern=face").read()
+    stages = live.stages_for("face-detector")
+    (det,) = stages.postprocess(ek.load("face-detector")(stages.preprocess(frame)), frame)
+    (ref,) = ek.vision.run("face-detector", frame.image, color="bgr").detections
+    assert det.box == pytest.approx(ref.box, abs=1e-6) and det.score == pytest.approx(ref.score), (det, ref)
+    assert np.allclose(det.keypoints, ref.keypoints, atol=1e-6), (det.keypoints, ref.keypoints)
 
 
 def test_no_face_no_box():
-    stages = live.stages_for("face-detector", preprocess="builtin")
+    stages = live.stages_for("face-detector")
     model = ek.load("face-detector", threads=1)
     frame = VideoSource("synthetic://?frames=1&pattern=disc").read()
     assert stages.postprocess(model(stages.preprocess(frame)), frame) == []
 
 
-def test_builtin_preprocessing_matches_vision():
-    vision = pytest.importorskip("edgekit.vision")
-    if not hasattr(vision, "preprocess"):
-        pytest.skip("edgekit.vision has no preprocess yet")
-    image = VideoSource("synthetic://?frames=1&size=640x480").read().image
+def test_preprocessing_is_vision_on_the_bgr_frame():
+    frame = VideoSource("synthetic://?frames=1&size=640x480").read()
     spec = dict(ek.zoo.entry("face-detector").preprocess)
-    ours, t = live._fallback_preprocess(image, spec)
-    theirs, t2 = vision.preprocess(image, spec, color="bgr")
-    np.testing.assert_array_equal(ours, theirs)
-    assert (t.scale_x, t.offset_x, t.offset_y) == (t2.scale_x, t2.offset_x, t2.offset_y)
+    x = live.stages_for("face-detector").preprocess(frame)
+    # The oracle: OpenCV turns the whole frame to RGB first, then vision has no conversion left to do.
+    want, t = ek.vision.preprocess(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB), spec, color="rgb")
+    np.testing.assert_array_equal(x, want)
+    assert frame.meta["transform"] == t and t.target_size == (128, 128)
 
 
 def test_classifier_gets_a_label():
-    stages = live.stages_for("digits-cnn", preprocess="builtin")
+    stages = live.stages_for("digits-cnn")
     frame = Frame(0, 0.0, np.zeros((48, 64, 3), np.uint8))
     x = stages.preprocess(frame)
     assert x.shape == (1, 1, 8, 8) and x.dtype == np.float32
     (det,) = stages.postprocess(ek.load("digits-cnn")(x), frame)
-    assert det.label in [str(d) for d in range(10)] and 0 < det.score <= 1
+    assert det.label in range(10) and 0 < det.score <= 1 and det.box == (0.0, 0.0, 64.0, 48.0), det
+    stages.draw(frame.image, [det])
+    assert frame.image.any(), "the label should be drawn on the frame"
 
 
 def test_only_zoo_models(tmp_path):
@@ -88,8 +103,8 @@ def test_writes_an_annotated_video_headless(tmp_path, headless):
     with VideoSource(out) as written, VideoSource(CLIP) as raw:
         pairs = list(zip(written, raw))
     assert len(pairs) == 20
-    # Boxes are drawn in pure green: many more green pixels than in the raw clip.
-    green = lambda img: int(((img[..., 1] > 200) & (img[..., 0] < 80) & (img[..., 2] < 80)).sum())  # noqa: E731
+    # Boxes and their captions are drawn in green (0, 200, 0): many more green pixels than in the raw clip.
+    green = lambda img: int(((img[..., 1] > 150) & (img[..., 0] < 80) & (img[..., 2] < 80)).sum())  # noqa: E731
     assert all(green(w.image) > green(r.image) + 50 for w, r in pairs), [green(w.image) for w, _ in pairs]
     assert res.to_dict()["pipeline"]["frames"] == 20
 
