@@ -30,7 +30,8 @@ def test_close_treats_nan_equal_to_nan():
 def test_equal_on_lists_arrays_and_types():
     assert equal()([1, 2], [1, 2]) is None
     assert equal()(np.int64(2), 2) is None  # numpy ints equal python ints
-    assert "expected [1, 2], got [2, 1]" == equal()([2, 1], [1, 2])
+    assert "at [0]: expected 1, got 2" == equal()([2, 1], [1, 2])
+    assert "at ['n']: expected 30, got 32" == equal()({"n": 32, "k": 1}, {"n": 30, "k": 1})
     assert "1 of 3 elements differ; first at (2,)" in equal()(np.array([1, 2, 4]), np.array([1, 2, 3]))
     assert equal()(True, 1) is not None  # a bool is not an int answer
 

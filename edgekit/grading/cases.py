@@ -197,7 +197,7 @@ class equal:  # noqa: N801
             return f"{n} of {w.size} elements differ; first at {i}: got {g[i]!r}, expected {w[i]!r}"
         if _same(got, want):
             return None
-        return f"expected {_short(want)}, got {_short(got)}"
+        return _first_difference(got, want) or f"expected {_short(want)}, got {_short(got)}"
 
 
 @dataclass(frozen=True)
@@ -213,6 +213,22 @@ class within:  # noqa: N801
         if self.lo <= float(got) <= self.hi:
             return None
         return f"expected a number between {self.lo} and {self.hi}, got {_num(got)}"
+
+
+def _first_difference(got: Any, want: Any, where: str = "") -> str | None:
+    """Where two containers first differ, e.g. "at ['nodes']: expected 34, got 32"."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        if got.keys() != want.keys():
+            missing, extra = sorted(map(str, want.keys() - got.keys())), sorted(map(str, got.keys() - want.keys()))
+            return f"{where or 'the dict'}: missing keys {missing}, unexpected keys {extra}"
+        for k in want:
+            if not _same(got[k], want[k]):
+                return _first_difference(got[k], want[k], f"{where}[{k!r}]")
+    if isinstance(want, (list, tuple)) and isinstance(got, (list, tuple)) and len(got) == len(want):
+        for i, (g, w) in enumerate(zip(got, want)):
+            if not _same(g, w):
+                return _first_difference(g, w, f"{where}[{i}]")
+    return f"at {where}: expected {_short(want)}, got {_short(got)}" if where else None
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -39,6 +39,10 @@ def lab_workdir(lab: Lab):
         finally:
             os.chdir(old)
             sys.path.remove(tmp)
+            # support modules imported from here must not outlive the folder (a later run re-imports them)
+            for name, module in list(sys.modules.items()):
+                if str(getattr(module, "__file__", "") or "").startswith(tmp):
+                    del sys.modules[name]
 
 
 def reference_namespace(lab: Lab) -> types.SimpleNamespace:
