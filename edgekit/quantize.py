@@ -24,6 +24,7 @@ import importlib.util
 import io
 import logging
 import os
+import shutil
 import tempfile
 import time
 import warnings
@@ -227,19 +228,22 @@ def quantize(model: Any, out: str | os.PathLike | None = None, *, method: str = 
     t0 = time.perf_counter()
     # onnxruntime.quantization logs warnings (kept as notes) and prints progress (dropped)
     with tempfile.TemporaryDirectory() as tmp, _captured_logs() as logs, contextlib.redirect_stdout(io.StringIO()):
-        work = src
+        # ONNX Runtime's quantizers write "<model>-inferred.onnx" next to the path they are given:
+        # work on a copy here, never beside the source (a read-only zoo, or a student's sandbox).
+        work = Path(tmp) / "source.onnx"
+        shutil.copyfile(src, work)
         if options["preprocess"]:
             if importlib.util.find_spec("sympy") is None:
                 raise MissingExtraError("quant_pre_process (symbolic shape inference) needs sympy: pip install sympy "
                                         "— or pass preprocess=False (--no-preprocess) to quantize without it")
             from onnxruntime.quantization.shape_inference import quant_pre_process
 
-            work = Path(tmp) / "preprocessed.onnx"
             try:
-                quant_pre_process(str(src), str(work))
+                quant_pre_process(str(work), str(Path(tmp) / "preprocessed.onnx"))
             except Exception as exc:
                 raise QuantizationError(f"quant_pre_process failed on {src.name}: {str(exc)[-300:]} — retry with "
                                         "preprocess=False") from exc
+            work = Path(tmp) / "preprocessed.onnx"
         if method == "static":
             reader = _calibration_reader(calibration_data, fp32)
             quant_format = {"qdq": QuantFormat.QDQ, "qoperator": QuantFormat.QOperator}[format]
