@@ -1,0 +1,95 @@
+"""Tests of Lab 8. Frames come from the deterministic synthetic source; the queue is judged by what
+comes out of it (scripted in one thread, or with a real producer and consumer whose output does not
+depend on timing); stage statistics use the shipped, simulated timing log."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.grading import call, case, close, equal
+from edgekit.video import VideoSource
+
+LOG = json.loads((Path(__file__).parent / "lab08_timing_log.json").read_text())
+STAGES = LOG["stages"]
+RUNS = LOG["runs"]
+
+
+def frame(uri, i=0):
+    with VideoSource(uri) as src:
+        for f in src:
+            if f.index == i:
+                return f.image
+
+
+def report_close(rtol=1e-9, atol=1e-9):
+    """Same keys (nested dicts too); strings equal, numbers close."""
+    def compare(got, want, where=""):
+        if isinstance(want, dict):
+            if not isinstance(got, dict):
+                return f"{where or 'the answer'}: expected a dict, got {type(got).__name__}"
+            if set(got) != set(want):
+                return f"{where or 'the answer'}: expected keys {sorted(want)}, got {sorted(got)}"
+            for k in want:
+                msg = compare(got[k], want[k], f"{where}[{k!r}]")
+                if msg:
+                    return msg
+            return None
+        if isinstance(want, str):
+            return None if got == want else f"{where}: expected {want!r}, got {got!r}"
+        msg = close(rtol, atol)(got, want)
+        return f"{where}: {msg}" if msg else None
+    return compare
+
+
+# -- q1: pre-processing -----------------------------------------------------------------------------
+f320 = frame("synthetic://?frames=20&size=320x240", 10)
+rng = np.random.default_rng(8)
+case("q1", "a 320x240 synthetic frame", call("preprocess_frame", f320), close(atol=1e-6), public=True)
+case("q1", "a portrait frame (60 wide, 100 high)", call("preprocess_frame", rng.integers(0, 256, (100, 60, 3), np.uint8)),
+     close(atol=1e-6), weight=2)
+case("q1", "a 640x480 frame to 64x64", call("preprocess_frame", frame("synthetic://?frames=5&size=640x480", 3), 64),
+     close(atol=1e-6))
+case("q1", "a square frame: no padding", call("preprocess_frame", rng.integers(0, 256, (50, 50, 3), np.uint8)),
+     close(atol=1e-6))
+case("q1", "an odd padding (200x121 frame)", call("preprocess_frame", rng.integers(0, 256, (121, 200, 3), np.uint8)),
+     close(atol=1e-6))
+case("q1", "dtype float32 and C-contiguous",
+     lambda ns: [str(ns.preprocess_frame(f320).dtype), ns.preprocess_frame(f320).flags["C_CONTIGUOUS"]], equal())
+
+# -- q2: the queue ----------------------------------------------------------------------------------
+three = [["put", 0], ["put", 1], ["put", 2], ["get"], ["put", 3]]
+case("q2", "waiting: a full queue refuses (timeout)", call("queue_script", 2, False, three), equal(), public=True)
+case("q2", "dropping: the oldest goes", call("queue_script", 2, True, three), equal(), public=True)
+case("q2", "get on an empty queue times out with None", call("queue_script", 3, False, [["get"], ["put", 7], ["get"], ["get"]]),
+     equal())
+case("q2", "maxsize 1, dropping: always the newest",
+     call("queue_script", 1, True, [["put", i] for i in range(6)] + [["get"], ["put", 9]]), equal(), weight=2)
+case("q2", "first in, first out", call("queue_script", 4, False, [["put", i] for i in range(4)] + [["get"]] * 2
+                                       + [["put", 10], ["put", 11], ["put", 12]]), equal())
+case("q2", "threads, waiting: every frame, in order", call("queue_threads", 200, 2, False), equal(), weight=2)
+case("q2", "threads, slow consumer, dropping: the newest frames", call("queue_threads", 50, 3, True), equal(), weight=2)
+
+# -- q3: the timing log -----------------------------------------------------------------------------
+case("q3", "the pipelined run: the numbers", call("report_numbers", RUNS["pipelined"], STAGES), close(rtol=1e-9),
+     public=True)
+case("q3", "the pipelined run: the whole report", call("stage_report", RUNS["pipelined"], STAGES), report_close())
+case("q3", "the sequential run", call("stage_report", RUNS["sequential"], STAGES), report_close())
+first = {k: RUNS["pipelined"][k][:25] for k in ("index", "start", "end")}
+case("q3", "the first 25 frames (filling the pipeline)", call("stage_report", first, STAGES), report_close())
+tiny = {"index": [0, 1, 2], "start": [[10.0, 10.002], [10.004, 10.005], [10.008, 10.010]],
+        "end": [[10.002, 10.003], [10.005, 10.009], [10.010, 10.013]]}
+case("q3", "three frames, two stages", call("stage_report", tiny, ["decode", "model"]), report_close(), weight=2)
+
+# -- q4: throughput ---------------------------------------------------------------------------------
+stage_ms = {"capture": 4.0, "preprocess": 6.5, "infer": 21.0, "postprocess": 2.5}
+case("q4", "four stages, no camera: the numbers", call("throughput_numbers", stage_ms), close(rtol=1e-9), public=True)
+case("q4", "a 30 FPS camera: the numbers", call("throughput_numbers", stage_ms, 30), close(rtol=1e-9), public=True)
+case("q4", "four stages, no camera: the whole answer", call("throughput", stage_ms), report_close())
+case("q4", "a 30 FPS camera", call("throughput", stage_ms, camera_fps=30), report_close())
+case("q4", "a 60 FPS camera (the pipeline cannot keep up)", call("throughput", stage_ms, camera_fps=60), report_close(),
+     weight=2)
+case("q4", "a 10 FPS camera (both keep up)", call("throughput", stage_ms, camera_fps=10), report_close())
+case("q4", "a tie: the first slowest stage", call("throughput", {"a": 2.0, "b": 5.0, "c": 5.0, "d": 1.0}),
+     report_close())
+case("q4", "one stage", call("throughput", {"infer": 40.0}, camera_fps=25), report_close())
