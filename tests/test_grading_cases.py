@@ -79,3 +79,10 @@ def test_arguments_with_objects_survive_the_wire_unbuilt():
     back = from_wire(to_wire(args))
     assert back[1] == obj("fractions:Fraction", 1, 3) and back[2] == {"k": ref("g")} and back[3] == [1, (2, 3)]
     assert back[0].tolist() == [0, 1, 2]
+
+
+def test_close_compares_dicts_key_by_key():
+    assert close()({"a": 1.0, "b": [1.0, 2.0]}, {"b": [1.0, 2.0], "a": 1.0}) is None
+    assert close()({"a": 1.0}, {"a": 1.0, "b": 2.0}) == "expected keys ['a', 'b'], got ['a']"
+    assert close(atol=0.1, rtol=0)({"a": 1.0, "b": 3.0}, {"a": 1.05, "b": 2.0}).startswith("['b']: values differ")
+    assert "expected a dict" in close()([1.0], {"a": 1.0})

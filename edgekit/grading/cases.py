@@ -156,12 +156,18 @@ def _short(v: Any) -> str:
 
 @dataclass(frozen=True)
 class close:  # noqa: N801 - used like a function in tests.py
-    """Numbers or arrays equal within ``atol + rtol*|expected|``, with the same shape."""
+    """Numbers or arrays equal within ``atol + rtol*|expected|``, with the same shape (dicts: per key)."""
 
     rtol: float = 1e-5
     atol: float = 1e-8
 
     def __call__(self, got: Any, want: Any) -> str | None:
+        if isinstance(want, dict):  # dicts of numbers: same keys, then key by key
+            if not isinstance(got, dict):
+                return f"expected a dict with keys {sorted(map(str, want))}, got {type(got).__name__}"
+            if set(got) != set(want):
+                return f"expected keys {sorted(map(str, want))}, got {sorted(map(str, got))}"
+            return next((f"[{k!r}]: {m}" for k in want for m in [self(got[k], want[k])] if m), None)
         try:
             g = np.asarray(got, dtype=np.float64) if not np.iscomplexobj(got) else np.asarray(got)
         except (TypeError, ValueError):

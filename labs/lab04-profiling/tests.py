@@ -55,18 +55,7 @@ plain3 = synthetic([net(2), net(1), net(1)])
 
 
 def dict_close(rtol=1e-9, atol=1e-9):
-    """Same keys, each value within tolerance (for dicts of floats computed in any order)."""
-    def compare(got, want):
-        if not isinstance(got, dict):
-            return f"expected a dict like {want}, got {type(got).__name__}"
-        if set(got) != set(want):
-            return f"expected keys {sorted(want)}, got {sorted(got)}"
-        for k in want:
-            msg = close(rtol, atol)(got[k], want[k])
-            if msg:
-                return f"[{k!r}]: {msg}"
-        return None
-    return compare
+    return close(rtol=rtol, atol=atol)  # close() compares dicts key by key
 
 
 def events_equal(got, want):
