@@ -86,3 +86,19 @@ def test_close_compares_dicts_key_by_key():
     assert close()({"a": 1.0}, {"a": 1.0, "b": 2.0}) == "expected keys ['a', 'b'], got ['a']"
     assert close(atol=0.1, rtol=0)({"a": 1.0, "b": 3.0}, {"a": 1.05, "b": 2.0}).startswith("['b']: values differ")
     assert "expected a dict" in close()([1.0], {"a": 1.0})
+
+
+def test_raised_reads_real_and_transported_errors_alike():
+    from edgekit.grading import raised
+    from edgekit.grading.process import StudentError, StudentGone
+
+    def boom(exc):
+        def thunk():
+            raise exc
+        return thunk
+
+    assert raised(boom(ValueError("bad level"))) == ("ValueError", "bad level")
+    assert raised(boom(StudentError("ValueError: bad level"))) == ("ValueError", "bad level")
+    assert raised(lambda: 1) == ("no error", "")
+    with pytest.raises(StudentGone):
+        raised(boom(StudentGone("the student process ended")))

@@ -25,7 +25,7 @@ from typing import Any
 
 _LAZY = {  # lazily imported, so `edgekit --help` (which registers grading's subcommands) stays light
     "Case": "cases", "call": "cases", "case": "cases", "close": "cases", "equal": "cases", "get": "cases",
-    "obj": "cases", "ref": "cases", "within": "cases",
+    "obj": "cases", "ref": "cases", "within": "cases", "raised": "cases",
     "check": "check", "checker": "check", "check_notebook": "check",
     "Lab": "lab", "LabError": "lab", "Limits": "lab", "load_lab": "lab",
 }

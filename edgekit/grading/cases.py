@@ -87,6 +87,27 @@ def ref(name: str) -> Ref:
     return Ref(name)
 
 
+def raised(thunk: Callable[[], Any]) -> tuple[str, str]:
+    """``(exception name, message)`` of what ``thunk()`` raised, ``("no error", "")`` if nothing.
+
+    The same answer on the reference (a real exception) and in the grader, where the student's
+    error arrives as text ("ValueError: message"); a student process that died is not an answer
+    and propagates. For cases like ``lambda ns: raised(lambda: ns.f(-1))[0]`` with ``equal()``.
+    """
+    from .process import StudentError, StudentGone
+
+    try:
+        thunk()
+    except StudentGone:
+        raise
+    except StudentError as exc:
+        name, _, message = str(exc).partition(": ")
+        return name, message
+    except Exception as exc:
+        return type(exc).__name__, str(exc)
+    return "no error", ""
+
+
 def resolve_local(v: Any, ns: Any) -> Any:
     """Build :class:`Obj` and look up :class:`Ref` arguments in this process (reference, self-check)."""
     if isinstance(v, Obj):

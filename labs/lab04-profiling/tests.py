@@ -5,7 +5,7 @@ import json
 import random
 from pathlib import Path
 
-from edgekit.grading import call, case, close, equal, obj, ref
+from edgekit.grading import call, case, close, equal, obj, raised, ref
 from edgekit.profile import parse_trace
 
 HERE = Path(__file__).parent
@@ -84,16 +84,8 @@ def pair_close(got, want):
 
 
 def error_name(thunk):
-    """The exception a call raised, by name ('no error' if none). Works on the reference (a real
-    exception) and in the grader (the student's error travels as 'ValueError: message')."""
-    try:
-        thunk()
-    except Exception as exc:
-        if type(exc).__name__ == "StudentGone":  # the process died: not an answer
-            raise
-        name = type(exc).__name__
-        return str(exc).split(":", 1)[0] if name == "StudentError" else name
-    return "no error"
+    """The exception a call raised, by name ('no error' if none), on the reference and in the grader."""
+    return raised(thunk)[0]
 
 
 def oracle(trace, skip_runs):
