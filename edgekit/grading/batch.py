@@ -189,7 +189,7 @@ def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, 
         shutil.rmtree(scratch_root, ignore_errors=True)
         rows = [records[s] for s in sorted(records)]
         atomic_write(out / "grades.csv", grades_csv(rows, [q.id for q in lab.questions]))
-    iso = {json.dumps(r.get("isolation", {}).get("level")) for r in records.values() if r.get("isolation")}
+    iso = {str(r["isolation"].get("level")) for r in records.values() if r.get("isolation")}
     return BatchResult(lab.id, out, [records[s] for s in sorted(records)], graded, skipped, ",".join(sorted(iso)))
 
 
