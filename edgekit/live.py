@@ -148,10 +148,11 @@ class LiveResult:
 
 def run_live(model: str, source: str, *, out: str | os.PathLike | None = None, show: bool | None = None,
              max_frames: int | None = None, drop_frames: bool | None = None, threads: int = 1,
-             mode: str = "pipelined", pin_cores: bool = False) -> LiveResult:
+             mode: str = "overlap", pin_cores: bool = False) -> LiveResult:
     """Run a zoo model on ``source``; show the annotated frames (``show=None``: if a display
     exists) and/or write them to ``out`` (.mp4 or .avi). ``threads``: ONNX Runtime intra-op
-    threads (1 leaves a core for capture and drawing); ``pin_cores``: see :class:`Pipeline`."""
+    threads (1 leaves a core for capture and drawing); ``mode`` and ``pin_cores``: see :class:`Pipeline`
+    (``"overlap"``, the model in a thread of its own, was the fastest on 2 cores: benchmarks/pipeline.py)."""
     import cv2
 
     from .model import load

@@ -17,7 +17,14 @@ Stages are plain callables, each given what the one before returned:
 ``drop_frames=True`` keeps latency bounded when the source outruns the model (a camera does):
 when the first queue is full, the oldest waiting frame is dropped for the new one, and counted.
 The default drops only for live sources (``source.live``); a file is processed frame by frame.
-``mode="sequential"`` runs the same stages one after another in one thread, for comparison.
+``mode`` picks how the stages share the CPUs:
+
+- ``"pipelined"``: one thread per stage, as above (the textbook pipeline);
+- ``"overlap"``: the model in a thread of its own, capture, pre/post-processing and the sink
+  in the calling thread. Two threads instead of five: fewer hand-offs of frames and of the GIL,
+  which is what counts when there are as few cores as here (2; ``benchmarks/pipeline.py``
+  measures both);
+- ``"sequential"``: the same stages one after another in one thread, for comparison.
 
 >>> p = Pipeline("synthetic://?frames=8&size=64x48", preprocess=lambda f: f.image.mean(),
 ...              infer=lambda x: x * 2, keep_outputs=True)
@@ -45,7 +52,7 @@ from ._errors import EdgekitError
 from .video import Frame, VideoSource
 
 SCHEMA = "edgekit.pipeline/1"
-MODES = ("pipelined", "sequential")
+MODES = ("pipelined", "overlap", "sequential")
 _END = object()  # end-of-stream marker, forwarded stage to stage
 _POLL_S = 0.05  # how often a waiting thread looks at the stop flag (a get() returns at once on data)
 
@@ -178,10 +185,13 @@ class Pipeline:
         run = _Run(self._stages(), self.sink, self.keep_outputs)
         frames = itertools.islice(_as_frames(source), max_frames)
         try:
+            plan = _core_plan() if self.pin_cores and mode != "sequential" else None
             if mode == "sequential":
                 run.sequential(frames)
+            elif mode == "overlap":
+                run.overlap(frames, drop, self.queue_size, plan)
             else:
-                run.pipelined(frames, drop, self.queue_size, _core_plan() if self.pin_cores else None)
+                run.pipelined(frames, drop, self.queue_size, plan)
         finally:
             if opened:
                 source.close()
@@ -270,6 +280,19 @@ class _Run:
                 pass
         return None
 
+    def _offer(self, q: queue.Queue, item) -> None:
+        """Put without waiting: make room by dropping the oldest waiting frame (never block a camera)."""
+        while True:
+            try:
+                q.put_nowait(item)
+                return
+            except queue.Full:
+                try:
+                    q.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:  # the next stage took one meanwhile
+                    pass
+
     def _capture(self, frames: Iterable[Frame], out: queue.Queue, drop: bool, cpus: set | None) -> None:
         if cpus:
             os.sched_setaffinity(0, cpus)  # 0: the calling thread, on Linux
@@ -281,17 +304,9 @@ class _Run:
                 if frame is None:
                     break
                 item = (frame, frame, t_read)
-                while drop:  # make room by dropping the oldest waiting frame: never block the camera
-                    try:
-                        out.put_nowait(item)
-                        break
-                    except queue.Full:
-                        try:
-                            out.get_nowait()
-                            self.dropped += 1
-                        except queue.Empty:  # the next stage took one meanwhile
-                            pass
-                if not drop and not self._put(out, item):
+                if drop:
+                    self._offer(out, item)
+                elif not self._put(out, item):
                     return
         except BaseException as exc:
             self.fail("capture", frame, exc)
@@ -342,6 +357,80 @@ class _Run:
                 if t.is_alive():
                     warnings.warn(f"{t.name} did not stop within 2 s (a stage still running?); "
                                   "it is left behind as a daemon thread", RuntimeWarning, stacklevel=3)
+
+    def _timed(self, name: str, fn, value, frame: Frame):
+        t = time.perf_counter()
+        value = fn(value, frame)
+        self.times[name].append(time.perf_counter() - t)
+        return value
+
+    def _drain(self, results: queue.Queue, post, block: bool) -> bool:
+        """Post-process and sink finished frames (all that are ready; with ``block``, wait for one).
+        False when there is nothing more to come: the end marker, a stop, or a failure here."""
+        while True:
+            if block:
+                item = self._get(results)  # None: the run stopped
+            else:
+                try:
+                    item = results.get_nowait()
+                except queue.Empty:
+                    return not self.stop.is_set()
+            if item is None or item is _END:
+                return False
+            frame, value, t_read = item
+            stage = "postprocess"
+            try:
+                value = self._timed(stage, post, value, frame)
+                stage = "sink"
+                self.finish(frame, value, t_read)
+            except BaseException as exc:  # KeyboardInterrupt and StopPipeline included
+                self.fail(stage, frame, exc)
+                return False
+            if block:
+                return True
+
+    def overlap(self, frames: Iterable[Frame], drop: bool, size: int, plan: tuple[set, set] | None) -> None:
+        """The model in a thread of its own; everything else in this thread, in between its calls."""
+        (_, pre), (_, infer), (_, post) = self.stages
+        inputs, results = queue.Queue(maxsize=size), queue.Queue()  # results: at most size + 1 waiting
+        worker = threading.Thread(target=self._work, args=("infer", infer, inputs, results, plan and plan[0]),
+                                  name="edgekit-infer", daemon=True)
+        before = os.sched_getaffinity(0) if plan else None
+        if plan:
+            os.sched_setaffinity(0, plan[1])  # this thread, for the run; put back below
+        self.t_start = time.perf_counter()
+        worker.start()
+        it, frame, stage = iter(frames), None, "capture"
+        try:
+            while not self.stop.is_set():
+                stage, frame = "capture", None
+                frame, t_read = self.read(it)
+                if frame is None:
+                    break
+                stage = "preprocess"
+                item = (frame, self._timed(stage, pre, frame, frame), t_read)
+                if drop:
+                    self._offer(inputs, item)
+                else:  # while the model is busy, finish frames instead of waiting for a free slot
+                    while inputs.full() and self._drain(results, post, block=True):
+                        pass
+                    if not self._put(inputs, item):
+                        break
+                if not self._drain(results, post, block=False):
+                    break
+            else:
+                return
+            if self.stop.is_set() or not self._put(inputs, _END):
+                return
+            while self._drain(results, post, block=True):
+                pass
+        except BaseException as exc:  # KeyboardInterrupt and StopPipeline included: end cleanly
+            self.fail(stage, frame, exc)
+        finally:
+            self.stop.set()
+            worker.join(timeout=2.0)
+            if before:
+                os.sched_setaffinity(0, before)
 
     def result(self, mode: str, max_frames: int | None) -> PipelineResult:
         if self.failure is not None:

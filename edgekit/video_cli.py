@@ -18,7 +18,7 @@ def cmd_live(args) -> int:
               file=sys.stderr)
     res = live.run_live(args.model, args.source, out=out, show=show, max_frames=args.max_frames,
                         drop_frames=False if args.no_drop else None, threads=args.threads,
-                        mode="sequential" if args.sequential else "pipelined", pin_cores=args.pin_cores)
+                        mode="sequential" if args.sequential else args.mode, pin_cores=args.pin_cores)
     print(res.pipeline)
     print(f"{res.detected_frames}/{res.pipeline.frames} frames with a detection (pre-processing: {res.backend})")
     if res.out:
@@ -37,7 +37,10 @@ def register(sub) -> None:
     s.add_argument("--max-frames", type=int, help="stop after this many frames read")
     s.add_argument("--no-drop", action="store_true", help="never drop frames, even from a live source (may lag)")
     s.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
-    s.add_argument("--sequential", action="store_true", help="no overlap: one stage after another, to compare")
+    s.add_argument("--mode", choices=["overlap", "pipelined", "sequential"], default="overlap",
+                   help="overlap (default): the model in a thread of its own, the other stages in the main one; "
+                        "pipelined: a thread per stage; sequential: no overlap, to compare")
+    s.add_argument("--sequential", action="store_true", help="the same as --mode sequential")
     s.add_argument("--pin-cores", action="store_true", help="Linux: a CPU of its own for the model's thread")
     s.add_argument("--no-window", action="store_true", help="do not open a window even if a display exists")
     s.set_defaults(func=cmd_live)

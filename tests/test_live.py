@@ -146,10 +146,12 @@ def test_bad_out_suffix_fails_before_the_first_frame(tmp_path):
         live.run_live("face-detector", CLIP, out=tmp_path / "a.gif", show=False)
 
 
-def test_cli_pinned(tmp_path, headless, capsys):
+@pytest.mark.parametrize("mode", [None, "pipelined"])
+def test_cli_pinned(tmp_path, headless, capsys, mode):
     args = parser().parse_args(["live", "face-detector", "--source", CLIP, "--out", str(tmp_path / "p.mp4"),
-                                "--pin-cores", "--max-frames", "5"])
-    assert args.func(args) == 0 and "pipelined: 5 frames" in capsys.readouterr().out
+                                "--pin-cores", "--max-frames", "5"] + (["--mode", mode] if mode else []))
+    expected = f"{mode or 'overlap'}: 5 frames"  # overlap is the default
+    assert args.func(args) == 0 and expected in capsys.readouterr().out
 
 
 def test_cli_missing_camera_is_a_teaching_error(headless, tmp_path):

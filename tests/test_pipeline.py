@@ -1,4 +1,4 @@
-"""edgekit.pipeline: order, drops, errors with the stage's name, clean stops, sequential == pipelined."""
+"""edgekit.pipeline: order, drops, errors with the stage's name, clean stops, every mode == raw onnxruntime."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from edgekit.video import Frame, VideoSource
 from conftest import make_model, save
 
 SYNTH = "synthetic://?frames=40&size=64x48"
-MODES = ["pipelined", "sequential"]
+MODES = ["pipelined", "overlap", "sequential"]
+THREADED = MODES[:2]
 
 
 def images(n: int) -> list[np.ndarray]:
@@ -58,16 +59,17 @@ def test_every_frame_in_order(mode):
     assert no_pipeline_threads(), f"threads left: {threading.enumerate()}"
 
 
-def test_sequential_and_pipelined_agree_with_onnxruntime(conv_path):
+def test_every_mode_agrees_with_onnxruntime(conv_path):
     model = ek.load(conv_path, providers="cpu", threads=1)
     pipe = Pipeline(SYNTH, preprocess=to_input, infer=model, postprocess=lambda y, f: y[0][0], keep_outputs=True)
-    a, b = pipe.run(mode="sequential"), pipe.run(mode="pipelined")
-    assert a.frames == b.frames == 40
+    runs = {mode: pipe.run(mode=mode) for mode in MODES}
+    assert {m: r.frames for m, r in runs.items()} == {m: 40 for m in MODES}
     session = ort.InferenceSession(str(conv_path), providers=["CPUExecutionProvider"])  # the oracle
     with VideoSource(SYNTH) as src:
-        for frame, ya, yb in zip(src, a.outputs, b.outputs):
-            np.testing.assert_array_equal(ya, yb, err_msg=f"frame {frame.index}: sequential != pipelined")
-            np.testing.assert_allclose(ya, session.run(None, {"x": to_input(frame)})[0][0], rtol=1e-5, atol=1e-5,
+        for frame, *ys in zip(src, *(r.outputs for r in runs.values())):
+            for mode, y in zip(MODES[:-1], ys):
+                np.testing.assert_array_equal(y, ys[-1], err_msg=f"frame {frame.index}: {mode} != sequential")
+            np.testing.assert_allclose(ys[-1], session.run(None, {"x": to_input(frame)})[0][0], rtol=1e-5, atol=1e-5,
                                        err_msg=f"frame {frame.index}: pipeline != raw onnxruntime")
 
 
@@ -76,13 +78,14 @@ def test_max_frames_and_uri_source():
     assert (r.frames, r.captured, r.stop_reason) == (7, 7, "max_frames")
 
 
-def test_slow_consumer_drops_the_oldest_frames():
+@pytest.mark.parametrize("mode", THREADED)
+def test_slow_consumer_drops_the_oldest_frames(mode):
     def slow(x):
         time.sleep(0.005)
         return x
 
     r = Pipeline(images(60), preprocess=lambda f: f.index, infer=slow, drop_frames=True, queue_size=1,
-                 keep_outputs=True).run()
+                 keep_outputs=True).run(mode=mode)
     assert r.dropped > 0, f"60 frames read at once, 5 ms each to process: expected drops, got {r}"
     assert r.frames + r.dropped == r.captured == 60, f"every frame read is processed or dropped: {r}"
     assert r.frame_indices == sorted(r.frame_indices), "drops never reorder frames"
@@ -159,7 +162,8 @@ def test_ctrl_c_stops_cleanly_and_returns_what_was_done(mode):
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
                     reason="pinning needs Linux and two CPUs")
-def test_pin_cores_gives_the_model_a_cpu_of_its_own():
+@pytest.mark.parametrize("mode", THREADED)
+def test_pin_cores_gives_the_model_a_cpu_of_its_own(mode):
     seen = {}
 
     def where(stage):
@@ -167,10 +171,10 @@ def test_pin_cores_gives_the_model_a_cpu_of_its_own():
 
     cpus = sorted(os.sched_getaffinity(0))
     r = Pipeline(images(10), preprocess=lambda f: seen.setdefault("preprocess", os.sched_getaffinity(0)) and f.index,
-                 infer=where("infer"), pin_cores=True, keep_outputs=True).run()
+                 infer=where("infer"), pin_cores=True, keep_outputs=True).run(mode=mode)
     assert r.outputs == list(range(10))
     assert seen["infer"] == {cpus[-1]} and seen["preprocess"] == set(cpus[:-1]), seen
-    assert os.sched_getaffinity(0) == set(cpus), "the calling thread is left alone"
+    assert os.sched_getaffinity(0) == set(cpus), "the calling thread is left as it was"
 
 
 def test_result_is_data():
