@@ -185,6 +185,18 @@ def device_info(root: str | os.PathLike = "/") -> DeviceInfo:
     return replace(info, fingerprint=hashlib.sha256(canon.encode()).hexdigest()[:12])
 
 
+def board(root: str | os.PathLike = "/") -> tuple[str | None, str | None]:
+    """``(board model, family)`` alone, cheaper than :func:`device_info`; family is ``rpi4``,
+    ``rpi5``, ``jetson``, ``snapdragon``... or ``None`` for a PC.
+
+    >>> board("tests/fixtures/devices/rpi5")
+    ('Raspberry Pi 5 Model B Rev 1.0', 'rpi5')
+    """
+    base = Path(root)
+    procs, extra = _cpuinfo(base)
+    return _board(base, procs, extra, _cpu_model(procs) or (_native_cpu_model() if base == Path("/") else None))
+
+
 def cpu_sensors(root: str | os.PathLike = "/") -> CpuSensors:
     """Frequencies, temperatures and CPU pressure: file reads only, cheap enough for a sampler.
 

@@ -287,7 +287,7 @@ def run_checks(timeout: float = TIMEOUT_S) -> DoctorReport:
         checks.append(bad or Check("inference", "ok" if ok else "fail", f"a Relu on the CPU "
                                    f"provider; max |error| against numpy: {err}",
                                    None if ok else _REINSTALL.format(dist="onnxruntime")))
-    checks.append(_providers_check(providers, (info or {}).get("board_family")))
+    checks += _providers_checks(providers, info or {})
     bad, rows = zoo.judge(deadline)
     if bad or rows is not None:
         checks.append(bad or _zoo_check(rows))
@@ -295,16 +295,29 @@ def run_checks(timeout: float = TIMEOUT_S) -> DoctorReport:
     return DoctorReport(checks, info, providers, time.monotonic() - start, summary)
 
 
-def _providers_check(providers: list[str], family: str | None) -> Check:
+def _providers_checks(providers: list[str], info: dict, qnn: bool | None = None) -> list[Check]:
+    """What this onnxruntime offers, and what ``providers="auto"`` picks here, and why
+    (``qnn``: is onnxruntime-qnn installed; ``None``: look)."""
+    from .device import _norm_arch
+    from .providers import Platform, auto_choice, snapdragon_soc
+
+    family = info.get("board_family")
     detail = ", ".join(providers) or "none (onnxruntime did not import)"
-    if family == "snapdragon" and "QNNExecutionProvider" not in providers:
-        return Check("execution providers", "warn", detail + "; no QNN for the Snapdragon NPU",
-                     'pip install "edgekit[qnn]"')
-    if family == "jetson" and "CUDAExecutionProvider" not in providers:
-        return Check("execution providers", "warn", detail + "; no CUDA for the Jetson GPU",
-                     "install the onnxruntime-gpu wheel built for your JetPack (see README)")
-    return Check("execution providers", "ok" if providers else "fail", detail,
-                 None if providers else "see the 'import onnxruntime' check")
+    if not providers:
+        return [Check("execution providers", "fail", detail, "see the 'import onnxruntime' check")]
+    where = Platform(family, platform.system(), _norm_arch(platform.machine()) or "",
+                     importlib.util.find_spec("onnxruntime_qnn") is not None if qnn is None else qnn,
+                     snapdragon_soc(info.get("board")))
+    choice = auto_choice(providers, where)
+    listed = Check("execution providers", "ok", detail)
+    if family == "snapdragon" and choice.plugin is None:
+        listed = Check("execution providers", "warn", detail + "; no QNN for the Snapdragon NPU",
+                       'pip install "edgekit[qnn]"' if where.system == "Windows" else
+                       "none on this OS: onnxruntime-qnn has wheels for Windows on Snapdragon (see the README)")
+    elif family == "jetson" and "CUDAExecutionProvider" not in providers:
+        listed = Check("execution providers", "warn", detail + "; no CUDA for the Jetson GPU",
+                       "install the onnxruntime-gpu wheel built for your JetPack (see the README)")
+    return [listed, Check("auto picks", "ok", f"{choice.chosen}: {choice.reason.removeprefix('auto: ')}")]
 
 
 def _zoo_check(rows: list[dict]) -> Check:

@@ -149,7 +149,12 @@ def load(
     so = _session_options(threads, optimization, execution_mode, spin_wait, session_options)
     choice = resolve_providers(providers)
     try:
-        session = ort.InferenceSession(str(path), sess_options=so, providers=choice.providers)
+        if choice.plugin:  # QNN, chosen by "auto" on a Snapdragon: through its devices, CPU implied
+            from .qnn import add_qnn
+
+            session = ort.InferenceSession(str(path), sess_options=add_qnn(so, choice.soc), enable_fallback=0)
+        else:
+            session = ort.InferenceSession(str(path), sess_options=so, providers=choice.providers)
     except Exception as exc:  # ORT raises its own pybind classes; map them all
         raise _load_error(path, exc) from None
     return Model(session, path=path, name=zoo_name or path.stem, provider_choice=choice, check_nan=check_nan)

@@ -9,6 +9,8 @@ records the choice, so a benchmark or a grade can show which backend produced a 
 ['CPUExecutionProvider']
 >>> resolve_providers("auto").chosen in choice.available
 True
+>>> resolve_providers("auto", where=Platform("rpi4", "Linux", "aarch64")).reason
+'auto: a Raspberry Pi (rpi4): no GPU or NPU that ONNX Runtime can use, so the CPU EP'
 """
 
 from __future__ import annotations
@@ -34,16 +36,17 @@ ALIASES = {
     "nnapi": "NnapiExecutionProvider",
 }
 
-# "auto" takes the first of these that this onnxruntime build offers. TensorRT is left out on
-# purpose: it compiles an engine on first use (minutes on a Jetson), a surprise for a default.
-# QNN is left out: it is a plugin EP that a providers list cannot select (see PLUGIN_ONLY).
+# On a PC, "auto" takes the first of these that this onnxruntime build offers (each comes only with
+# a wheel installed on purpose: onnxruntime-gpu, -directml, -openvino). Boards have rules of their
+# own (auto_choice). TensorRT is left out on a PC: it compiles an engine on first use, a surprise
+# for a default. QNN is a plugin EP that a providers list cannot select (see PLUGIN_ONLY).
 AUTO_ORDER = (
     "CUDAExecutionProvider",
-    "CoreMLExecutionProvider",
     "DmlExecutionProvider",
     "OpenVINOExecutionProvider",
     "CPUExecutionProvider",
 )
+CPU = "CPUExecutionProvider"
 
 # Where to get the onnxruntime build that carries a provider.
 INSTALL_HINTS = {
@@ -73,11 +76,107 @@ class ProviderChoice:
     providers: list  # the list handed to InferenceSession (names or (name, options) tuples)
     available: list[str] = field(default_factory=list)
     reason: str = ""
+    plugin: str | None = None  # a plugin EP added through its devices, ahead of `providers` (QNN)
+    soc: int | None = None  # QNN: the chip (soc_model), where the board says which
 
     @property
     def chosen(self) -> str:
-        first = self.providers[0]
+        first = self.plugin or self.providers[0]
         return first if isinstance(first, str) else first[0]
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What ``"auto"`` looks at: the board family (``edgekit.device.board``), the OS and CPU
+    architecture, whether onnxruntime-qnn is installed, and the Snapdragon chip when known."""
+
+    family: str | None
+    system: str
+    machine: str
+    qnn: bool = False
+    soc: int | None = None
+
+    @classmethod
+    def here(cls) -> "Platform":
+        global _HERE
+        if _HERE is None:  # the board does not change while we run: probe once
+            import importlib.util
+            import platform
+
+            from .device import _norm_arch, board
+
+            model, family = board()
+            _HERE = cls(family, platform.system(), _norm_arch(platform.machine()) or "",
+                        importlib.util.find_spec("onnxruntime_qnn") is not None, snapdragon_soc(model))
+        return _HERE
+
+
+_HERE: Platform | None = None
+
+
+def snapdragon_soc(model: str | None) -> int | None:
+    """The QNN ``soc_model`` of a Snapdragon board from its model string, when it says which chip."""
+    text = (model or "").lower()
+    if "x1e" in text or "x1p" in text or "x elite" in text or "x plus" in text:
+        return 60  # Snapdragon X Elite / X Plus (SC8380XP)
+    return None
+
+
+def auto_choice(available: Sequence[str], where: Platform) -> ProviderChoice:
+    """The ``"auto"`` rule for a platform, with the reason in words (``edgekit doctor`` prints it).
+
+    >>> auto_choice(["CPUExecutionProvider"], Platform("rpi5", "Linux", "aarch64")).chosen
+    'CPUExecutionProvider'
+    >>> auto_choice(["CoreMLExecutionProvider", "CPUExecutionProvider"], Platform(None, "Darwin", "aarch64")).providers
+    ['CoreMLExecutionProvider', 'CPUExecutionProvider']
+    """
+    available = list(available)
+
+    def pick(chain: list, why: str, **plugin) -> ProviderChoice:
+        return ProviderChoice("auto", [*chain, CPU], available, f"auto: {why}", **plugin)
+
+    family = where.family or ""
+    if family == "snapdragon":
+        if where.qnn:
+            return pick([], "a Snapdragon with onnxruntime-qnn: QNNExecutionProvider (the Hexagon NPU, HTP backend) "
+                        "takes the nodes it supports, the CPU EP the rest", plugin="QNNExecutionProvider", soc=where.soc)
+        if where.system == "Windows":
+            return pick([], 'a Snapdragon, but onnxruntime-qnn is not installed, so the NPU is idle: pip install '
+                        '"edgekit[qnn]"; CPU until then')
+        return pick([], f"a Snapdragon under {where.system}: onnxruntime-qnn has wheels for Windows (and the NPU "
+                    f"emulator for Linux x86_64) only, so the NPU is out of reach here; CPU")
+    if family == "jetson":
+        gpu = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
+        if not gpu:
+            return pick([], "a Jetson, but this onnxruntime has no CUDA: install NVIDIA's onnxruntime-gpu wheel for "
+                        "your JetPack (see the README's Jetson guide); CPU until then")
+        chain = [(p, tensorrt_options()) if p.startswith("Tensorrt") else p for p in gpu]
+        why = "a Jetson with onnxruntime-gpu: " + " then ".join(gpu) + ", the CPU EP for the rest"
+        if "TensorrtExecutionProvider" in gpu:
+            why += (f"; TensorRT builds an engine on a model's first load (minutes), cached in "
+                    f"{tensorrt_options()['trt_engine_cache_path']}")
+        return pick(chain, why)
+    if where.system == "Darwin" and where.machine == "aarch64":
+        if "CoreMLExecutionProvider" in available:
+            return pick(["CoreMLExecutionProvider"], "Apple silicon: CoreMLExecutionProvider (the Neural Engine and GPU "
+                        "where Core ML places the nodes), the CPU EP for the rest")
+        return pick([], "Apple silicon, but this onnxruntime has no CoreML EP (the standard macOS wheel has it); CPU")
+    if family.startswith("rpi"):
+        return pick([], f"a Raspberry Pi ({family}): no GPU or NPU that ONNX Runtime can use, so the CPU EP")
+    best = next(p for p in AUTO_ORDER if p in available or p == CPU)
+    if best == CPU:
+        return pick([], "no GPU or NPU execution provider in this onnxruntime build (onnxruntime-gpu, "
+                    "-directml or -openvino bring one), so the CPU EP")
+    skipped = AUTO_ORDER[: AUTO_ORDER.index(best)]
+    return pick([best], f"{best}, the first available of {', '.join(AUTO_ORDER[:-1])}"
+                + (f" ({', '.join(skipped)} not in this build)" if skipped else ""))
+
+
+def tensorrt_options() -> dict:
+    """TensorRT provider options for "auto": engines cached, so only a model's first load pays."""
+    from .zoo import cache_dir
+
+    return {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache_dir() / "tensorrt")}
 
 
 def _canonical(name: str, known: Sequence[str]) -> str:
@@ -93,19 +192,17 @@ def _canonical(name: str, known: Sequence[str]) -> str:
     )
 
 
-def resolve_providers(requested: str | Sequence[ProviderSpec] | None = "auto") -> ProviderChoice:
-    """Turn ``"auto"``, ``None``, a name or a list of names/``(name, options)`` into a choice."""
+def resolve_providers(requested: str | Sequence[ProviderSpec] | None = "auto", *,
+                      where: Platform | None = None) -> ProviderChoice:
+    """Turn ``"auto"``, ``None``, a name or a list of names/``(name, options)`` into a choice.
+
+    ``"auto"`` follows :func:`auto_choice` for this machine (``where`` overrides it, for tests).
+    """
     import onnxruntime as ort
 
     available = list(ort.get_available_providers())
     if requested is None or requested == "auto":
-        best = next(p for p in AUTO_ORDER if p in available or p == "CPUExecutionProvider")
-        chain = [best] + (["CPUExecutionProvider"] if best != "CPUExecutionProvider" else [])
-        others = [p for p in AUTO_ORDER[: AUTO_ORDER.index(best)]]
-        why = f"auto: {best} is the first available of {', '.join(AUTO_ORDER)}"
-        if others:
-            why += f" ({', '.join(others)} not in this onnxruntime build)"
-        return ProviderChoice(requested or "auto", chain, available, why)
+        return auto_choice(available, where or Platform.here())
 
     items = [requested] if isinstance(requested, (str, tuple)) else list(requested)
     if not items:

@@ -126,14 +126,22 @@ def qnn_session_options(soc: int | str | Soc, *, options: dict | None = None, co
     """``ort.SessionOptions`` with QNN (HTP backend, chip ``soc``) first and the CPU EP behind it."""
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
+    return add_qnn(ort.SessionOptions(), soc, options=options, config=config)
+
+
+def add_qnn(so, soc: int | str | Soc | None, *, options: dict | None = None, config: dict | None = None):
+    """Put QNN (HTP backend) ahead of the CPU EP in the ``ort.SessionOptions`` ``so``; returns ``so``.
+
+    ``soc=None`` leaves the chip to the EP: right on a Snapdragon, where it finds its own chip;
+    the emulator (Linux x86_64) needs one.
+    """
     so.log_severity_level = 3  # errors only: every QNN session logs two warnings that do not apply here
     for key, value in {"session.record_ep_graph_assignment_info": "1", **(config or {})}.items():
         so.add_session_config_entry(key, str(value))
-    # soc_model always, and last (options cannot drop it): without it a session may inherit the
-    # previous session's chip (shared/notes/qnn.md), and fp16 mode fails on x86
-    so.add_provider_for_devices(qnn_devices(), {"backend_type": "htp", **(options or {}),
-                                                "soc_model": str(resolve_soc(soc).id)})
+    # soc_model last (options cannot drop it): without it a session may inherit the previous
+    # session's chip (shared/notes/qnn.md), and fp16 mode fails on x86
+    chip = {} if soc is None else {"soc_model": str(resolve_soc(soc).id)}
+    so.add_provider_for_devices(qnn_devices(), {"backend_type": "htp", **(options or {}), **chip})
     return so
 
 

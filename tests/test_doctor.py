@@ -6,11 +6,13 @@ import io
 import json
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from edgekit import doctor
+from edgekit.device import device_info
 from edgekit.doctor import Check, check_import, run_checks
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -99,12 +101,27 @@ def test_missing_core_module_fails_and_optional_crash_only_warns():
     assert broken_extra.level == "warn", broken_extra
 
 
-def test_board_specific_provider_hints():
-    qnn = doctor._providers_check(["CPUExecutionProvider"], "snapdragon")
-    assert qnn.level == "warn" and "edgekit[qnn]" in qnn.fix, qnn
-    cuda = doctor._providers_check(["CPUExecutionProvider"], "jetson")
-    assert cuda.level == "warn" and "JetPack" in cuda.fix, cuda
-    assert doctor._providers_check([], None).level == "fail"
+def test_board_specific_provider_hints_and_the_auto_choice_explained(monkeypatch):
+    def checks(fixture, providers=("CPUExecutionProvider",), system="Linux", qnn=False):
+        monkeypatch.setattr(doctor.platform, "system", lambda: system)
+        info = device_info(Path(__file__).parent / "fixtures" / "devices" / fixture).to_dict()
+        listed, auto = doctor._providers_checks(list(providers), info, qnn=qnn)
+        assert auto.name == "auto picks" and auto.level == "ok", auto
+        return listed, auto
+
+    listed, auto = checks("snapdragon", system="Windows")
+    assert listed.level == "warn" and "edgekit[qnn]" in listed.fix, listed
+    listed, auto = checks("snapdragon", system="Windows", qnn=True)
+    assert listed.level == "ok" and auto.detail.startswith("QNNExecutionProvider: a Snapdragon"), auto
+    listed, auto = checks("snapdragon")  # Linux on a Snapdragon: no wheel to install
+    assert listed.level == "warn" and "Windows" in listed.fix and "out of reach" in auto.detail, (listed, auto)
+    listed, auto = checks("jetson-orin-nano")
+    assert listed.level == "warn" and "JetPack" in listed.fix, listed
+    listed, auto = checks("jetson-orin-nano", ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert listed.level == "ok" and auto.detail.startswith("CUDAExecutionProvider: a Jetson"), auto
+    listed, auto = checks("rpi5")
+    assert listed.level == "ok" and auto.detail.startswith("CPUExecutionProvider: a Raspberry Pi (rpi5)"), auto
+    assert doctor._providers_checks([], {})[0].level == "fail"
 
 
 def test_zoo_failures_are_named():

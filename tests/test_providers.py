@@ -2,28 +2,94 @@
 
 from __future__ import annotations
 
+import platform
+from pathlib import Path
+
 import onnxruntime as ort
 import pytest
 
 import edgekit as ek
 from edgekit import providers as P
+from edgekit.device import _norm_arch, board
 
 
 def test_auto_picks_first_available_and_says_why():
     choice = P.resolve_providers("auto")
     available = ort.get_available_providers()
-    expected = next(p for p in P.AUTO_ORDER if p in available)
-    assert choice.chosen == expected
+    assert choice == P.auto_choice(available, P.Platform.here())
     assert choice.providers[-1] == "CPUExecutionProvider"  # always a CPU fallback
-    assert expected in choice.reason and choice.available == available
-    assert P.resolve_providers(None).chosen == expected
+    assert choice.reason.startswith("auto: ") and choice.available == available
+    assert P.resolve_providers(None) == choice
 
 
-def test_auto_prefers_accelerators(monkeypatch):
-    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CoreMLExecutionProvider", "CPUExecutionProvider"])
-    choice = P.resolve_providers("auto")
-    assert choice.providers == ["CoreMLExecutionProvider", "CPUExecutionProvider"]
+def test_auto_on_a_pc_prefers_an_accelerator_wheel_and_says_what_it_skipped(monkeypatch):
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["DmlExecutionProvider", "CPUExecutionProvider"])
+    choice = P.resolve_providers("auto", where=P.Platform(None, "Windows", "x86_64"))
+    assert choice.providers == ["DmlExecutionProvider", "CPUExecutionProvider"]
     assert "CUDAExecutionProvider" in choice.reason  # says what it skipped
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "devices"
+TRT = "TensorrtExecutionProvider"
+GPU = [TRT, "CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def where(fixture: str, system: str = "Linux", qnn: bool = False) -> P.Platform:
+    """The Platform "auto" would see on a recorded board (its files read by edgekit.device.board)."""
+    model, family = board(FIXTURES / fixture)
+    machine = "x86_64" if fixture.startswith("x86") else "aarch64"
+    return P.Platform(family, system, machine, qnn, P.snapdragon_soc(model))
+
+
+# board, OS, onnxruntime-qnn installed, providers this onnxruntime offers -> chosen, words in the reason
+BOARDS = [
+    ("rpi4", "Linux", False, ["CPUExecutionProvider"], "CPUExecutionProvider", "Raspberry Pi (rpi4)"),
+    ("rpi5", "Linux", False, ["XnnpackExecutionProvider", "CPUExecutionProvider"], "CPUExecutionProvider",
+     "Raspberry Pi (rpi5)"),
+    ("jetson-orin-nano", "Linux", False, GPU, TRT, "builds an engine"),
+    ("jetson-orin-nano", "Linux", False, GPU[1:], "CUDAExecutionProvider", "a Jetson with onnxruntime-gpu"),
+    ("jetson-orin-nano", "Linux", False, ["CPUExecutionProvider"], "CPUExecutionProvider", "onnxruntime-gpu wheel"),
+    ("snapdragon", "Windows", True, ["CPUExecutionProvider"], "QNNExecutionProvider", "Hexagon NPU"),
+    ("snapdragon", "Windows", False, ["CPUExecutionProvider"], "CPUExecutionProvider", 'pip install "edgekit[qnn]"'),
+    ("snapdragon", "Linux", False, ["CPUExecutionProvider"], "CPUExecutionProvider", "out of reach"),
+    ("x86-laptop", "Linux", False, ["CPUExecutionProvider"], "CPUExecutionProvider", "no GPU or NPU"),
+    ("x86-laptop", "Linux", False, ["CoreMLExecutionProvider", "CPUExecutionProvider"], "CPUExecutionProvider",
+     "no GPU or NPU"),  # CoreML only on Apple silicon
+]
+
+
+@pytest.mark.parametrize("fixture, system, qnn, available, chosen, words", BOARDS)
+def test_auto_per_board(fixture, system, qnn, available, chosen, words):
+    choice = P.auto_choice(available, where(fixture, system, qnn))
+    assert (choice.chosen, choice.providers[-1]) == (chosen, "CPUExecutionProvider"), choice
+    assert words in choice.reason, f"expected {words!r} in the reason, got {choice.reason!r}"
+
+
+def test_auto_on_a_jetson_caches_tensorrt_engines(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path))
+    choice = P.auto_choice(GPU, where("jetson-orin-nano"))
+    assert choice.providers == [(TRT, {"trt_engine_cache_enable": "True",
+                                       "trt_engine_cache_path": str(tmp_path / "tensorrt")}),
+                                "CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def test_auto_on_a_snapdragon_with_qnn_names_the_plugin_and_the_chip():
+    choice = P.auto_choice(["CPUExecutionProvider"], where("snapdragon", "Windows", qnn=True))
+    assert (choice.plugin, choice.soc, choice.providers) == ("QNNExecutionProvider", 60, ["CPUExecutionProvider"])
+
+
+def test_auto_on_apple_silicon():
+    mac = P.Platform(None, "Darwin", "aarch64")
+    assert P.auto_choice(["CoreMLExecutionProvider", "CPUExecutionProvider"], mac).chosen == "CoreMLExecutionProvider"
+    assert "no CoreML EP" in P.auto_choice(["CPUExecutionProvider"], mac).reason
+    intel = P.Platform(None, "Darwin", "x86_64")
+    assert P.auto_choice(["CoreMLExecutionProvider", "CPUExecutionProvider"], intel).chosen == "CPUExecutionProvider"
+
+
+def test_platform_here_is_this_machine():
+    here = P.Platform.here()
+    assert here is P.Platform.here(), "probed once"
+    assert (here.family, here.machine) == (board()[1], _norm_arch(platform.machine()))
 
 
 @pytest.mark.parametrize("asked", ["cpu", "CPU", "CPUExecutionProvider", ["cpu"], [("CPUExecutionProvider", {})]])

@@ -91,3 +91,17 @@ def test_qnn_session_runs_a_qdq_model_on_the_htp_like_the_cpu_ep(qnn, qdq_relu):
     want = ort.InferenceSession(str(qdq_relu), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     assert np.abs(got - want).max() <= 1 / 255 * 1.001, f"QNN vs CPU max |diff| {np.abs(got - want).max()}"
     assert qnn_session("digits-cnn", 57).get_inputs()[0].shape[1:] == [1, 8, 8]  # zoo names work too
+
+
+def test_auto_on_a_snapdragon_with_the_qnn_extra_runs_on_qnn(qnn, qdq_relu, monkeypatch):
+    """load(providers="auto") on a Snapdragon board (simulated: the HTP emulator stands in for the NPU)."""
+    from edgekit import providers
+
+    board = providers.Platform("snapdragon", "Windows", "aarch64", qnn=True, soc=57)
+    monkeypatch.setattr(providers.Platform, "here", classmethod(lambda cls: board))
+    model = ek.load(qdq_relu)  # providers=None means "auto"
+    assert model.provider_choice.chosen == EP and "Hexagon NPU" in model.provider_choice.reason
+    placed = {g.ep_name for g in model.session.get_provider_graph_assignment_info()}
+    assert EP in placed, f"expected nodes on {EP}, got {placed}"
+    x = np.linspace(-1, 1, 64, dtype=np.float32).reshape(1, 1, 8, 8)
+    np.testing.assert_allclose(model(x)[0], np.round(np.maximum(x, 0) * 255) / 255, atol=1 / 255 + 1e-6)
