@@ -41,6 +41,13 @@ IMPORTS = (
     ("matplotlib", "matplotlib", "lab", False),
     ("onnxruntime_qnn", "onnxruntime-qnn", "qnn", False),
 )
+# (module, OS, machine) where PyPI has no wheel, so pyproject's markers leave it out: what it costs, what to do.
+NO_WHEEL = {
+    ("cv2", "Windows", "arm64"): (
+        "opencv-python has no wheel for Windows on ARM64, so edgekit installs without it: loading, benchmarks "
+        "and npu-check work, the image and video parts do not",
+        "for the vision labs, use an x64 Python (emulated) or WSL; the NPU needs this ARM64 Python"),
+}
 # Wheels that install the same module and overwrite each other's files.
 RIVALS = {
     "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml",
@@ -268,6 +275,9 @@ def run_checks(timeout: float = TIMEOUT_S) -> DoctorReport:
     providers: list[str] = []
     for (module, dist, extra, required), child in imports:
         check, payload = _judge_import(child, module, dist, extra, required, deadline)
+        no_wheel = NO_WHEEL.get((module, platform.system(), platform.machine().lower()))
+        if child is None and no_wheel:  # not a broken install: there is nothing to install
+            check = Check(check.name, "warn", f"not installed: {no_wheel[0]}", no_wheel[1])
         checks.append(check)
         if module == "onnxruntime" and payload:
             providers = payload.get("providers") or []

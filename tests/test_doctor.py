@@ -134,3 +134,14 @@ def test_zoo_failures_are_named():
 def test_check_levels():
     assert Check("a", "warn", "").ok and not Check("a", "fail", "").ok
     assert Check("a", "ok", "d").to_dict() == {"name": "a", "level": "ok", "detail": "d", "fix": None, "ok": True}
+
+
+def test_no_opencv_wheel_on_windows_arm64_is_a_warning_that_says_why(monkeypatch):
+    missing = doctor._missing
+    monkeypatch.setattr(doctor, "_missing", lambda module: module == "cv2" or missing(module))
+    monkeypatch.setattr(doctor.platform, "system", lambda: "Windows")
+    monkeypatch.setattr(doctor.platform, "machine", lambda: "ARM64")
+    check = next(c for c in run_checks().checks if c.name == "import cv2")
+    assert check.level == "warn" and "no wheel for Windows on ARM64" in check.detail and "WSL" in check.fix, check
+    monkeypatch.setattr(doctor.platform, "system", lambda: "Linux")  # elsewhere a missing OpenCV is a failure
+    assert next(c for c in run_checks().checks if c.name == "import cv2").level == "fail"

@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import hashlib
 import sys
-import tomllib
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._errors import EdgekitError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (JetPack 6): the same parser, from PyPI
+    import tomli as tomllib
 from . import cases as _cases
 
 
