@@ -116,6 +116,9 @@ def cmd_bench(args) -> int:
         return _bench_ab(args)
     if args.suite:
         return _bench_suite(args)
+    if args.scheduler or args.on:
+        raise SystemExit("edgekit bench: --scheduler and --on run a suite on a fleet of boards: add --suite FILE "
+                         "(e.g. benchmarks/suites/quick.json)")
     if not args.model:
         raise SystemExit("edgekit bench: name a MODEL (zoo name or .onnx path)")
     grid = list(itertools.product(args.threads or [None], args.optimization or ["all"], args.spin or [None],
@@ -148,6 +151,10 @@ def _bench_suite(args) -> int:
     from .suite import run_suite
 
     out = Path(args.out or f"results-{Path(args.suite).stem}")
+    if args.scheduler or args.on:  # a fleet of boards on dask.distributed (edgekit.fleet)
+        from .fleet import cli_run
+
+        return cli_run(args.suite, out, args.scheduler, args.on, force=args.force)
     files = run_suite(args.suite, out, force=args.force,
                       on_result=lambda f, r: print(f"{f.name}: p50 {r['latency_ms']['p50']:.4f} ms"
                                                    + ("  SUSPECT" if r["suspect"].get("is_suspect") else "")))
@@ -253,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--suite", help="run a suite file (benchmarks/suites/*.json), one result file per job")
     s.add_argument("--out", help="--suite: folder for the result files")
     s.add_argument("--force", action="store_true", help="--suite: redo results that already exist")
+    s.add_argument("--scheduler", metavar="ADDRESS", help="--suite: run it on the boards of this dask cluster, e.g. tcp://HOST:8786 "
+                                       "(dist extra); results go to OUT/<board>/")
+    s.add_argument("--on", type=_str_list, metavar="LABELS", help="--scheduler: worker resource labels to run on, e.g. "
+                                                "board-rpi5,board-jetson (default: every label)")
     s.add_argument("--json", help="write the result(s) to this file")
     s.add_argument("--csv", help="write one CSV row per result")
     s.add_argument("--table", action="store_true", help="print the summary table even for one result")

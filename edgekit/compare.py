@@ -35,7 +35,9 @@ _CHUNK = 4_000_000  # bootstrap resample elements held in memory at once (~32 MB
 def load_results(paths: str | Path | Iterable[str | Path]) -> list[dict]:
     """Read result files (each one result object or a list of them, a sweep) into one list.
 
-    Each result gets ``"_source"`` (the file it came from) for labels; it is not part of the schema.
+    A folder stands for every ``*.json`` result under it, sorted by path (``edgekit compare fleet/``);
+    other JSON found there (a ``fleet.json`` summary) is left out. Each result gets ``"_source"``
+    (the file it came from) for labels; it is not part of the schema.
 
     >>> load_results("no/such/file.json")
     Traceback (most recent call last):
@@ -46,6 +48,13 @@ def load_results(paths: str | Path | Iterable[str | Path]) -> list[dict]:
         paths = [paths]
     out = []
     for path in map(Path, paths):
+        if path.is_dir():
+            found = [r for f in sorted(path.rglob("*.json")) for r in _results_in(f)]
+            if not found:
+                raise ResultError(f"no benchmark results under the folder '{path}' — expected *.json files "
+                                  f"written by `edgekit bench --suite ... --out {path}`")
+            out += found
+            continue
         if not path.is_file():
             raise ResultError(f"no result file at '{path}' — expected a JSON file written by "
                               f"`edgekit bench MODEL --json {path.name}`; check the path")
@@ -64,6 +73,18 @@ def load_results(paths: str | Path | Iterable[str | Path]) -> list[dict]:
     return out
 
 
+def _results_in(path: Path) -> list[dict]:
+    """The results in one file found in a folder; [] for JSON that is not a result (a summary)."""
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return []
+    items = data if isinstance(data, list) else [data]
+    if not items or not all(isinstance(i, dict) and "samples_ms" in i and "latency_ms" in i for i in items):
+        return []
+    return load_results(path)
+
+
 def _check(item, where: str) -> None:
     if not isinstance(item, dict) or "latency_ms" not in item or "samples_ms" not in item:
         got = sorted(item)[:8] if isinstance(item, dict) else type(item).__name__
@@ -77,8 +98,36 @@ def _check(item, where: str) -> None:
                           f"{list(SUPPORTED_SCHEMAS)} — {hint}")
 
 
+def device_name(result: dict) -> str:
+    """The board a result came from: its fleet board (``edgekit bench --scheduler``), else the device's
+    board or CPU model, else its fingerprint ("" when the result says nothing about its device)."""
+    dev = result.get("device") or {}
+    return str((result.get("fleet") or {}).get("board") or dev.get("board") or dev.get("cpu_model")
+               or dev.get("fingerprint") or "")
+
+
+def _device_key(result: dict) -> tuple:
+    return (result.get("fleet") or {}).get("board"), (result.get("device") or {}).get("fingerprint")
+
+
+def device_names(results: Sequence[dict]) -> list[str] | None:
+    """One name per result when the results come from more than one device, else None.
+
+    >>> device_names([{"fleet": {"board": "pi5"}}, {"fleet": {"board": "jetson"}}])
+    ['pi5', 'jetson']
+    """
+    keys = [_device_key(r) for r in results]
+    if len(set(keys) - {(None, None)}) < 2:  # results that say nothing of their device count as no other
+        return None
+    names = [device_name(r) or "?" for r in results]
+    if len(set(names)) < len(set(keys)):  # two devices of one name: tell them apart by fingerprint
+        names = [f"{n}/{k[1]}" if k[1] else n for n, k in zip(names, keys)]
+    return names
+
+
 def labels(results: Sequence[dict]) -> list[str]:
-    """Short names: the model, plus the config values that differ (``mnist threads=2``), else the file.
+    """Short names: the model, plus the config values that differ (``mnist threads=2``), plus the device
+    when the results come from several (``mnist threads=2 @pi5``), else the file.
 
     >>> labels([{"model": "m", "config": {"threads": 1}}, {"model": "m", "config": {"threads": 2}}])
     ['m threads=1', 'm threads=2']
@@ -88,6 +137,9 @@ def labels(results: Sequence[dict]) -> list[str]:
     keys = sorted({k for c in configs for k in c})
     differ = [k for k in keys if len({json.dumps(c.get(k), sort_keys=True, default=str) for c in configs}) > 1]
     out = [" ".join([n, *(f"{k}={_short(c.get(k))}" for k in differ)]) for n, c in zip(names, configs)]
+    devices = device_names(results)
+    if devices:
+        out = [f"{o} @{d}" for o, d in zip(out, devices)]
     if len(set(out)) < len(out):  # same model and config: fall back on the file, then the position
         out = [f"{o} ({Path(r['_source']).stem})" if "_source" in r else o for o, r in zip(out, results)]
     if len(set(out)) < len(out):
@@ -166,12 +218,36 @@ def compare(baseline: dict, other: dict, *, n_boot: int = 2000, seed: int = 0, a
                       warnings=_warnings(baseline, other, a_name, b_name))
 
 
-def compare_many(results: Sequence[dict], **options) -> list[Comparison]:
-    """Compare every result with the first (the baseline); options as :func:`compare`."""
+def compare_many(results: Sequence[dict], *, by_device: bool | None = None, **options) -> list[Comparison]:
+    """Compare every result with the first (the baseline); options as :func:`compare`.
+
+    Results from several devices that ran the same benchmarks (a fleet folder) are put side by side
+    instead: each benchmark on each device against the same benchmark on the first result's device.
+    ``by_device=None`` does so when such pairs exist; ``False`` keeps "everything against the first".
+    """
     if len(results) < 2:
         raise ResultError(f"need at least 2 results to compare, got {len(results)} — pass a baseline and another")
     names = labels(results)
-    return [compare(results[0], r, names=(names[0], n), **options) for r, n in zip(results[1:], names[1:])]
+    pairs = _device_pairs(results) if by_device is not False and device_names(results) else []
+    if by_device and not pairs:
+        raise ResultError("by_device: no benchmark (same model and config) ran on two devices — "
+                          "give results of the same suite from several boards")
+    pairs = pairs or [(0, i) for i in range(1, len(results))]
+    return [compare(results[a], results[b], names=(names[a], names[b]), **options) for a, b in pairs]
+
+
+def _device_pairs(results: Sequence[dict]) -> list[tuple[int, int]]:
+    """(baseline, other) indices: the same model and config on different devices, the first device first."""
+    jobs: dict[str, list[int]] = {}
+    for i, r in enumerate(results):
+        key = json.dumps([r.get("model"), r.get("model_sha256"), r.get("config")], sort_keys=True, default=str)
+        jobs.setdefault(key, []).append(i)
+    first = _device_key(results[0])
+    pairs = []
+    for idx in jobs.values():
+        base = next((i for i in idx if _device_key(results[i]) == first), idx[0])
+        pairs += [(base, i) for i in idx if i != base and _device_key(results[i]) != _device_key(results[base])]
+    return pairs
 
 
 def _samples(result: dict, name: str) -> np.ndarray:
@@ -185,7 +261,7 @@ def _samples(result: dict, name: str) -> np.ndarray:
 def _warnings(a: dict, b: dict, a_name: str, b_name: str) -> list[str]:
     out = []
     fa, fb = ((r.get("device") or {}).get("fingerprint") for r in (a, b))
-    if fa and fb and fa != fb:
+    if fa and fb and fa != fb and (a.get("model"), a.get("config")) != (b.get("model"), b.get("config")):
         out.append(f"results come from different devices: {fa} vs {fb} — a ratio mixes device and setting")
     if a.get("model") == b.get("model") and a.get("model_sha256") and b.get("model_sha256") \
             and a["model_sha256"] != b["model_sha256"]:

@@ -25,7 +25,7 @@ import numpy as np
 
 from ._errors import EdgekitError
 from ._extras import require
-from .compare import load_results
+from .compare import device_names, load_results
 from .export import config_text
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
@@ -51,13 +51,18 @@ def _png_uri(plt, fig) -> str:
 def _label(r: dict) -> str:
     cfg = r.get("config") or {}
     t = cfg.get("threads")
-    return f"{r.get('model', '?')} ({'default' if t is None else t} thread{'' if t == 1 else 's'})"
+    at = f" @{r['_device']}" if r.get("_device") else ""  # set when the results span several devices
+    return f"{r.get('model', '?')} ({'default' if t is None else t} thread{'' if t == 1 else 's'}){at}"
 
 
 def _device_text(r: dict) -> str:
-    dev = r.get("device") or {}
-    return str(dev.get("board") or dev.get("cpu_model") or dev.get("fingerprint") or
+    dev, fleet = r.get("device") or {}, r.get("fleet") or {}
+    text = str(dev.get("board") or dev.get("cpu_model") or dev.get("fingerprint") or
                (r.get("environment") or {}).get("machine") or "")
+    if fleet.get("board"):  # benchmarked on a fleet board: its label and worker first
+        text = f"{fleet['board']} ({fleet.get('worker', '?')} on {fleet.get('host', '?')}) {text}".strip()
+    fp = dev.get("fingerprint")
+    return f"{text} [{fp}]" if fp and fp not in text else text
 
 
 def _suspect_reasons(r: dict) -> list[str]:
@@ -185,6 +190,10 @@ def write_report(results: list[dict], out: str | Path, *, profile: dict | None =
     >>> write_report([r1.to_dict(), r2.to_dict()], "report.html", title="Pi 5")  # doctest: +SKIP
     """
     results = [r.to_dict() if hasattr(r, "to_dict") else r for r in results]  # BenchResult objects too
+    devices = device_names(results)
+    if devices:  # several devices: name each in the charts, and list the rows device by device
+        results = sorted(({**r, "_device": d} for r, d in zip(results, devices)),
+                         key=lambda r: devices.index(r["_device"]))
     profile = profile.to_dict() if hasattr(profile, "to_dict") else profile
     if not results:
         raise EdgekitError("no benchmark results to report — pass at least one result (edgekit bench -o r.json)")

@@ -163,3 +163,43 @@ def test_empty_samples_error():
 def test_comparison_str_is_verdict():
     c = Comparison("A", "B", 1.3, 1.0, 1.31, (1.27, 1.35))
     assert str(c) == "B is 1.31x faster than A (95% CI 1.27-1.35)", str(c)
+
+
+def fleet_result(board, threads, median_ms, seed, fingerprint="f00d"):
+    return make_result(median_ms, seed=seed, threads=threads, device={"fingerprint": fingerprint, "cpu_model": "x"},
+                       fleet={"board": board, "label": board, "worker": f"{board}-1", "host": "h"})
+
+
+def test_devices_side_by_side_each_benchmark_against_the_first_device():
+    rs = [fleet_result("pi5", 1, 2.0, 1), fleet_result("pi5", 2, 1.2, 2),
+          fleet_result("jetson", 1, 1.0, 3), fleet_result("jetson", 2, 0.6, 4)]
+    assert labels(rs) == ["mnist threads=1 @pi5", "mnist threads=2 @pi5", "mnist threads=1 @jetson",
+                          "mnist threads=2 @jetson"]
+    cs = compare_many(rs)
+    assert [(c.baseline, c.other) for c in cs] == [("mnist threads=1 @pi5", "mnist threads=1 @jetson"),
+                                                   ("mnist threads=2 @pi5", "mnist threads=2 @jetson")]
+    assert all(c.significant and c.ratio > 1.5 and c.warnings == [] for c in cs), [str(c) for c in cs]
+    # everything against the first, as for one device, when asked
+    assert [c.other for c in compare_many(rs, by_device=False)] == labels(rs)[1:]
+    with pytest.raises(ResultError, match="ran on two devices"):
+        compare_many(rs[:2] + [fleet_result("jetson", 4, 1.0, 5)], by_device=True)
+
+
+def test_devices_of_one_name_are_told_apart_by_fingerprint():
+    a = make_result(seed=1, device={"fingerprint": "aaaa", "board": "Raspberry Pi 5"})
+    b = make_result(seed=2, device={"fingerprint": "bbbb", "board": "Raspberry Pi 5"})
+    assert labels([a, b]) == ["mnist @Raspberry Pi 5/aaaa", "mnist @Raspberry Pi 5/bbbb"]
+    # a result that says nothing of its device is not "another device": no @ then
+    assert labels([a, make_result(seed=3, threads=2)]) == ["mnist threads=1", "mnist threads=2"]
+
+
+def test_a_folder_stands_for_the_results_under_it(tmp_path):
+    for board, threads in (("pi5", 1), ("jetson", 1)):
+        (tmp_path / "fleet" / board).mkdir(parents=True)
+        (tmp_path / "fleet" / board / "mnist.json").write_text(json.dumps(fleet_result(board, threads, 1.0, 0)))
+    (tmp_path / "fleet" / "fleet.json").write_text(json.dumps({"jobs": []}))  # a summary, not a result
+    rs = load_results(tmp_path / "fleet")
+    assert [r["fleet"]["board"] for r in rs] == ["jetson", "pi5"]  # sorted by path
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ResultError, match="no benchmark results under the folder"):
+        load_results([tmp_path / "empty"])

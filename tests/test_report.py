@@ -128,3 +128,16 @@ def test_real_benchmark_and_profile_shapes(tmp_path, relu_path):
     page = report.write_report([r], tmp_path / "r.html", profile=prof).read_text(encoding="utf-8")
     assert len(pngs(page)) == 2 + 1 + 1, len(pngs(page))
     assert f"{r.latency_ms['p50']:.3f}" in page
+
+
+def test_results_of_several_boards_are_named_and_grouped_by_board(tmp_path):
+    rs = []
+    for board, threads in (("board-a", 1), ("board-b", 1), ("board-a", 2)):
+        r = make_result(model="cnn", threads=threads, seed=threads)
+        r["device"] = {"fingerprint": "f00dcafe0001", "cpu_model": "Xeon"}
+        r["fleet"] = {"board": board, "label": board, "worker": f"{board}-1", "host": "lab-pc"}
+        rs.append(r)
+    page = report.write_report(rs, tmp_path / "r.html").read_text(encoding="utf-8")
+    cells = re.findall(r"board-[ab] \(board-[ab]-1 on lab-pc\) Xeon \[f00dcafe0001\]", page)
+    assert [c[:7] for c in cells] == ["board-a", "board-a", "board-b"], cells  # rows board by board
+    assert report._label({**rs[1], "_device": "board-b"}) == "cnn (1 thread) @board-b"
