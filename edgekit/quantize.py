@@ -24,6 +24,7 @@ import importlib.util
 import io
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -262,7 +263,7 @@ def quantize(model: Any, out: str | os.PathLike | None = None, *, method: str = 
                 from onnxconverter_common.float16 import convert_float_to_float16
             # keep_io_types: inputs/outputs stay float32, so the model is a drop-in replacement
             onnx.save(convert_float_to_float16(onnx.load(str(work)), keep_io_types=True), str(out))
-    executed = executed_graph(out)
+    executed = _executed_or_explain(out, method, weight_type)
     r = QuantResult(fp32.name, str(src), str(out), method, options, src.stat().st_size, out.stat().st_size,
                     op_histogram(out), op_histogram(executed), fallback_ops(executed) if method == "static" else {},
                     notes=[f"onnxruntime.quantization: {m}" for m in dict.fromkeys(logs) if "performance" not in m],
@@ -283,6 +284,25 @@ def quantize(model: Any, out: str | os.PathLike | None = None, *, method: str = 
     for w in r.warnings:
         warnings.warn(w, QuantizationWarning, stacklevel=2)
     return r
+
+
+def _executed_or_explain(out: Path, method: str, weight_type: str):
+    """The graph ONNX Runtime runs for ``out``; a missing kernel becomes an error that says what to do."""
+    try:
+        return executed_graph(out)
+    except Exception as exc:
+        found = re.search(r"Could not find an implementation for (\w+)", str(exc))
+        if not found:
+            raise
+        import onnxruntime as ort
+
+        hint = ("quantize_dynamic with int8 weights turns Conv into ConvInteger, which older onnxruntime CPU "
+                "builds (1.23, the newest for Python 3.10) cannot run: use weight_type='uint8' "
+                "(--weight-type uint8), static quantization, or a newer onnxruntime"
+                if method == "dynamic" and found[1] == "ConvInteger" and weight_type == "int8"
+                else "try another weight_type/activation_type, or a newer onnxruntime")
+        raise QuantizationError(f"{out} was written, but this onnxruntime ({ort.__version__}) has no CPU kernel "
+                                f"for its {found[1]} nodes: {hint}") from None
 
 
 def _calibration_reader(data: Any, model) -> Any:

@@ -61,7 +61,7 @@ def with_batchnorm(path: str = "conv-bn.onnx", seed: int = 0) -> str:
              helper.make_node("Relu", ["same"], ["output"], name="relu")]
     graph = helper.make_graph(nodes, "conv-bn", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 16, 16])],
                               [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, c, 16, 16])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     onnx.checker.check_model(model)
     onnx.save(model, path)
     return path

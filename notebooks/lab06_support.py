@@ -12,7 +12,8 @@
 The lab's quantized copies of digits-cnn (``lab06_models/``) were made from the zoo's digits-cnn with
 ONNX Runtime 1.32: ``quant_pre_process``, then ``quantize_static`` (QDQ or QOperator, uint8
 activations, int8 weights, MinMax calibration on the train split of the digits), ``quantize_dynamic``
-(int8 weights), and ``onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)``.
+(uint8 weights: onnxruntime 1.23 has no ConvInteger kernel for int8 weights), and
+``onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)``.
 
 >>> reader = ListReader([{"input": 1}, {"input": 2}])
 >>> reader.get_next(), reader.get_next(), reader.get_next()
@@ -60,7 +61,7 @@ def _save(nodes, inputs, outputs, inits, path, stem, opset=17):
     """Check and save the model to ``path`` (default: ``<stem>.onnx`` in a new temporary folder)."""
     path = path if path is not None else temp_path(stem + ".onnx")
     graph = helper.make_graph(nodes, stem, inputs, outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
     onnx.checker.check_model(model)
     onnx.save(model, path)
     return path

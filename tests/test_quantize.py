@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import importlib
 import importlib.util
 
 import numpy as np
@@ -162,3 +163,17 @@ def test_cli_quantize_prints_the_report(tmp_path, capsys):
     assert args.func(args) == 0
     text = capsys.readouterr().out
     assert out.is_file() and "ConvInteger" in text and "WARNING" in text, text
+
+
+def test_a_missing_kernel_says_what_to_do(monkeypatch, tmp_path):
+    """onnxruntime 1.23 (Python 3.10, JetPack 6) has no ConvInteger kernel for int8 weights."""
+    Q = importlib.import_module("edgekit.quantize")  # the module: ek.quantize is the function
+
+    def refuse(path):
+        raise RuntimeError("[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for "
+                           "ConvInteger(10) node with name '/0/Conv_quant'")
+
+    monkeypatch.setattr(Q, "executed_graph", refuse)
+    with pytest.raises(Q.QuantizationError, match=r"ConvInteger nodes: .*weight_type='uint8'"):
+        ek.quantize("digits-cnn", tmp_path / "d.onnx", method="dynamic", measure=False)
+    assert (tmp_path / "d.onnx").is_file(), "the model is written before it is checked"

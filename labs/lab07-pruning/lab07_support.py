@@ -52,7 +52,7 @@ def _block(c_in, expand, c_out, hw, stride, depthwise, seed):
     graph = helper.make_graph(nodes, "block", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, c_in, hw, hw])],
                               [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, c_out, hw_out, hw_out])],
                               inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
 
 
 def inverted_residual(c_in: int = 32, expand: int = 6, c_out: int = 32, hw: int = 56, stride: int = 1,
@@ -89,4 +89,4 @@ def mlp(sizes=(64, 32, 10), trans_b: bool = False, path: str | None = None, seed
             x += ".relu"
     graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", sizes[0]])],
                               [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["batch", sizes[-1]])], inits)
-    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path, "mlp")
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), path, "mlp")
