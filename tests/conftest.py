@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import onnx
 import pytest
@@ -52,3 +54,14 @@ def image_model_path(tmp_path):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def skip_or_fail(what: str, missing: list[str], setup: str, env: str) -> None:
+    """Skip ``what`` when parts of its environment are ``missing``; fail instead when ``env`` is 1
+    (CI sets it after running ``setup``: a check CI relies on never skips silently)."""
+    if not missing:
+        return
+    msg = f"{what} needs {'; '.join(missing)}; run `{setup}`"
+    if os.environ.get(env) == "1":
+        pytest.fail(f"{msg} ({env}=1: not skipping)", pytrace=False)
+    pytest.skip(msg)

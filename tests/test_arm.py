@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
 import re
 import sys
 from pathlib import Path
@@ -25,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import skip_or_fail
+
 pytestmark = pytest.mark.slow
 
 ARM = Path(__file__).resolve().parent / "arm"
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "arm" / "digits-cnn-x86.json"
-REQUIRED = os.environ.get("EDGEKIT_REQUIRE_ARM") == "1"
 ATOL = 1e-4  # measured differences between x86 and emulated aarch64: ~1e-6
 
 
@@ -45,13 +45,8 @@ guest = _load("guest_check")
 
 
 def _require_arm():
-    missing = harness.missing()
-    if not missing:
-        return
-    msg = "emulated aarch64 check needs " + "; ".join(missing) + "; run `bash tests/arm/setup.sh` (as root)"
-    if REQUIRED:
-        pytest.fail(msg + " (EDGEKIT_REQUIRE_ARM=1: not skipping)", pytrace=False)
-    pytest.skip(msg)
+    skip_or_fail("the emulated aarch64 check", harness.missing(), "bash tests/arm/setup.sh (as root)",
+                 "EDGEKIT_REQUIRE_ARM")
 
 
 def _reference() -> dict:

@@ -27,12 +27,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import skip_or_fail
+
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path(os.environ.get("EDGEKIT_CHROMIUM", "/usr/bin/chromium"))
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 LAB = "lab00-setup"
-REQUIRED = os.environ.get("EDGEKIT_REQUIRE_BROWSER") == "1"
 TIMEOUT_MS = 30_000  # any one wait in the page
 
 
@@ -52,13 +53,7 @@ def _missing() -> list[str]:
 
 
 def _require_browser():
-    missing = _missing()
-    if not missing:
-        return
-    msg = "browser test needs " + ", ".join(missing) + "; run `bash tests/browser_setup.sh`"
-    if REQUIRED:
-        pytest.fail(msg + " (EDGEKIT_REQUIRE_BROWSER=1: not skipping)", pytrace=False)
-    pytest.skip(msg)
+    skip_or_fail("the browser test", _missing(), "bash tests/browser_setup.sh", "EDGEKIT_REQUIRE_BROWSER")
 
 
 # ---------------------------------------------------------------------------------------------
