@@ -18,7 +18,9 @@ Pre- and post-processing are the real ones, from edgekit.live.stages_for: edgeki
 (edgekit.detect.blazeface). Variants are named ``<mode>/vision/t<threads>``; older results with
 ``builtin`` rows came from a stand-in (the single best box, no NMS, no keypoints).
 All variants run in one process, interleaved in rounds in a shuffled order (seeded), so drift
-and other people's load hit them alike. Other people's load is measured, not guessed: for each
+and other people's load hit them alike; each variant's run comes right after an infer_only run at
+its thread count, and its ratio is taken to that run only (the machine's speed drifts by 10-20%
+within minutes). Other people's load is measured, not guessed: for each
 run, the share of all CPUs' time that went to other processes (/proc/stat busy time minus this
 process's CPU time). Figures are given over all runs and over the *clean* runs (others < 10%):
 median FPS per variant, and the ratio pipelined / infer_only, taken per round, then its median
@@ -86,6 +88,11 @@ def run_clip(clip: Path, stages, model, mode: str, pin: bool = False):
                         drop_frames=False, pin_cores=pin).run(mode=mode)
 
 
+def baseline(name: str) -> str:
+    """The infer_only variant at the same thread count: ``overlap/vision/t1`` -> ``infer_only/t1``."""
+    return f"infer_only/{name.rsplit('/', 1)[1]}"
+
+
 def is_clean(run: dict) -> bool:
     return run["others_share"] is not None and run["others_share"] < CLEAN
 
@@ -131,11 +138,18 @@ def main() -> None:
                 variants[f"overlap_pinned/{b}/t{t}"] = lambda m=m, s=s: run_clip(clip, s, m, "overlap", pin=True)
     for fn in variants.values():  # warm-up: sessions, decoder, caches
         fn()
-    order, runs = list(variants), {k: [] for k in variants}
+    # Each variant runs right after an infer_only run at its thread count (its paired baseline):
+    # the machine's speed drifts by 10-20% within minutes here, so a ratio is only taken between
+    # runs made back to back. The order of the variants is shuffled every round (seeded).
+    order = [k for k in variants if not k.startswith("infer_only")]
+    runs, bases = {k: [] for k in variants}, {k: [] for k in order}
     rng = random.Random(0)
     for r in range(args.rounds):
         rng.shuffle(order)
         for name in order:
+            base = timed(variants[baseline(name)])
+            runs[baseline(name)].append(base)
+            bases[name].append(base)
             runs[name].append(timed(variants[name]))
         shares = [runs[n][-1]["others_share"] or 0.0 for n in order]
         print(f"round {r + 1}/{args.rounds}: other processes took {min(shares):.0%}-{max(shares):.0%} of the CPUs",
@@ -145,10 +159,9 @@ def main() -> None:
     ratios = {}
     for name in runs:
         if not name.startswith("infer_only"):
-            base = f"infer_only/{name.rsplit('/', 1)[1]}"
-            per_round = [x["fps"] / y["fps"] for x, y in zip(runs[name], runs[base])]
+            per_round = [x["fps"] / y["fps"] for x, y in zip(runs[name], bases[name])]
             # Clean pairs: rounds in which both this run and its infer_only run were clean.
-            paired = [r for r, x, y in zip(per_round, runs[name], runs[base]) if is_clean(x) and is_clean(y)]
+            paired = [r for r, x, y in zip(per_round, runs[name], bases[name]) if is_clean(x) and is_clean(y)]
             ratios[name] = {"median": statistics.median(per_round), "range": [min(per_round), max(per_round)],
                             "per_round": per_round, "clean_pairs": paired,
                             "clean": statistics.median(paired) if paired else None}

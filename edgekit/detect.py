@@ -56,13 +56,18 @@ def iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     >>> iou(np.array([[0, 0, 2, 2]]), np.array([[1, 0, 3, 2], [2, 0, 4, 2]])).tolist()
     [[0.3333333333333333, 0.0]]
     """
-    a, b = _boxes(boxes_a, "boxes_a")[:, None], _boxes(boxes_b, "boxes_b")[None]
-    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    return _iou(_boxes(boxes_a, "boxes_a"), _boxes(boxes_b, "boxes_b"))
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`iou` of checked float64 boxes (the NMS loops call it once per kept box)."""
+    a, b = a[:, None], b[None]
+    w = np.maximum(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0)
+    h = np.maximum(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0)
     inter = w * h
 
     def area(x):
-        return np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)
+        return np.maximum(x[..., 2] - x[..., 0], 0) * np.maximum(x[..., 3] - x[..., 1], 0)
 
     union = area(a) + area(b) - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
@@ -98,7 +103,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5, score
     while len(order) and (max_detections is None or len(kept) < max_detections):
         best, order = order[0], order[1:]
         kept.append(int(best))
-        order = order[iou(b[best:best + 1], b[order])[0] <= iou_threshold]
+        order = order[_iou(b[best:best + 1], b[order])[0] <= iou_threshold]
     return np.array(kept, np.int64)
 
 
@@ -118,12 +123,13 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0
     k = np.zeros((len(b), 0, 2)) if keypoints is None else np.asarray(keypoints, np.float64).reshape(len(b), -1, 2)
     out: list[Detection] = []
     while len(order) and (max_detections is None or len(out) < max_detections):
-        overlap = iou(b[order[:1]], b[order])[0] > iou_threshold
+        overlap = _iou(b[order[:1]], b[order])[0] > iou_threshold
         group = order[overlap] if overlap[0] else order[:1]  # a zero-area best box overlaps nothing, not even itself
-        w = s[group] / s[group].sum() if s[group].sum() > 0 else np.full(len(group), 1 / len(group))
-        box, kps = w @ b[group], np.tensordot(w, k[group], axes=1)
-        out.append(Detection(tuple(map(float, box)), float(s[order[0]]),
-                             keypoints=tuple((float(x), float(y)) for x, y in kps)))
+        total = s[group].sum()
+        w = s[group] / total if total > 0 else np.full(len(group), 1 / len(group))
+        box, kps = w @ b[group], w @ k[group].reshape(len(group), -1)
+        out.append(Detection(tuple(box.tolist()), float(s[order[0]]),
+                             keypoints=tuple(zip(kps[0::2].tolist(), kps[1::2].tolist()))))
         order = order[~overlap] if overlap[0] else order[1:]
     return out
 
