@@ -308,16 +308,13 @@ def run_checks(timeout: float = TIMEOUT_S) -> DoctorReport:
 def _providers_checks(providers: list[str], info: dict, qnn: bool | None = None) -> list[Check]:
     """What this onnxruntime offers, and what ``providers="auto"`` picks here, and why
     (``qnn``: is onnxruntime-qnn installed; ``None``: look)."""
-    from .device import _norm_arch
-    from .providers import Platform, auto_choice, snapdragon_soc
+    from .providers import Platform, auto_choice
 
     family = info.get("board_family")
     detail = ", ".join(providers) or "none (onnxruntime did not import)"
     if not providers:
         return [Check("execution providers", "fail", detail, "see the 'import onnxruntime' check")]
-    where = Platform(family, platform.system(), _norm_arch(platform.machine()) or "",
-                     importlib.util.find_spec("onnxruntime_qnn") is not None if qnn is None else qnn,
-                     snapdragon_soc(info.get("board")))
+    where = Platform.of(info.get("board"), family, qnn)
     choice = auto_choice(providers, where)
     listed = Check("execution providers", "ok", detail)
     if family == "snapdragon" and choice.plugin is None:

@@ -97,17 +97,25 @@ class Platform:
     soc: int | None = None
 
     @classmethod
+    def of(cls, model: str | None, family: str | None, qnn: bool | None = None) -> "Platform":
+        """This OS and CPU architecture with a board's model string and family (``edgekit.device``);
+        ``qnn``: is onnxruntime-qnn installed (``None``: look)."""
+        import importlib.util
+        import platform
+
+        from .device import _norm_arch
+
+        if qnn is None:
+            qnn = importlib.util.find_spec("onnxruntime_qnn") is not None
+        return cls(family, platform.system(), _norm_arch(platform.machine()) or "", qnn, snapdragon_soc(model))
+
+    @classmethod
     def here(cls) -> "Platform":
         global _HERE
         if _HERE is None:  # the board does not change while we run: probe once
-            import importlib.util
-            import platform
+            from .device import board
 
-            from .device import _norm_arch, board
-
-            model, family = board()
-            _HERE = cls(family, platform.system(), _norm_arch(platform.machine()) or "",
-                        importlib.util.find_spec("onnxruntime_qnn") is not None, snapdragon_soc(model))
+            _HERE = cls.of(*board())
         return _HERE
 
 
@@ -150,11 +158,12 @@ def auto_choice(available: Sequence[str], where: Platform) -> ProviderChoice:
         if not gpu:
             return pick([], "a Jetson, but this onnxruntime has no CUDA: install NVIDIA's onnxruntime-gpu wheel for "
                         "your JetPack (see the README's Jetson guide); CPU until then")
-        chain = [(p, tensorrt_options()) if p.startswith("Tensorrt") else p for p in gpu]
+        trt = tensorrt_options()
+        chain = [(p, trt) if p.startswith("Tensorrt") else p for p in gpu]
         why = "a Jetson with onnxruntime-gpu: " + " then ".join(gpu) + ", the CPU EP for the rest"
         if "TensorrtExecutionProvider" in gpu:
             why += (f"; TensorRT builds an engine on a model's first load (minutes), cached in "
-                    f"{tensorrt_options()['trt_engine_cache_path']}")
+                    f"{trt['trt_engine_cache_path']}")
         return pick(chain, why)
     if where.system == "Darwin" and where.machine == "aarch64":
         if "CoreMLExecutionProvider" in available:
