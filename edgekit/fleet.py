@@ -18,7 +18,6 @@ holds every job's status: done, skipped, lost, error or not-run.
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from ._errors import EdgekitError
-from .suite import job_file, jobs, load_suite
+from .suite import job_file, jobs, load_suite, write_json
 
 FAILED = ("lost", "error", "not-run")
 
@@ -134,13 +133,6 @@ def bench_on_worker(model: str, options: dict, meta: dict, blob: bytes | None = 
     return result
 
 
-def _write(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    tmp.replace(path)  # atomic: an interrupted run never leaves half a file
-
-
 def run_fleet(suite_path: str | Path, out: str | Path, scheduler, on: list[str] | None = None, *,
               force: bool = False, on_event: Callable[[Job], None] | None = None,
               rejoin_s: float = 15.0, poll_s: float = 0.2) -> FleetRun:
@@ -175,7 +167,7 @@ def run_fleet(suite_path: str | Path, out: str | Path, scheduler, on: list[str] 
                         on_event(job)
                 else:
                     queues[b.folder].append(job)
-        _write(out / "fleet.json", run.to_dict())
+        write_json(out / "fleet.json", run.to_dict())
         by_folder = {b.folder: b for b in boards}
         running: dict = {}  # future -> (job, board, start time)
         waiting: dict[str, float] = {}  # board folder -> deadline for its worker to come back
@@ -196,7 +188,7 @@ def run_fleet(suite_path: str | Path, out: str | Path, scheduler, on: list[str] 
         def finish(job: Job, status: str, t0: float | None, message: str = "") -> None:
             job.status, job.message = status, message
             job.seconds = None if t0 is None else round(time.perf_counter() - t0, 3)
-            _write(out / "fleet.json", run.to_dict())  # after every job: an interrupted run still tells
+            write_json(out / "fleet.json", run.to_dict())  # after every job: an interrupted run still tells
             if on_event:
                 on_event(job)
 
@@ -215,7 +207,7 @@ def run_fleet(suite_path: str | Path, out: str | Path, scheduler, on: list[str] 
                 if fut.status == "finished":
                     result = fut.result()
                     result["suite"] = suite.get("name", Path(suite_path).stem)
-                    _write(Path(job.file), result)
+                    write_json(Path(job.file), result)
                     finish(job, "done", t0, f"p50 {result['latency_ms']['p50']:.4f} ms")
                 elif gone:
                     why = f" ({_why(fut)})" if fut.done() else ""

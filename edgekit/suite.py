@@ -45,6 +45,14 @@ def job_file(out: Path, model: str, combo: dict) -> Path:
     return out / re.sub(r"[^A-Za-z0-9_.=-]", "_", f"{model}__{tag}.json")
 
 
+def write_json(path: Path, data) -> None:
+    """Write ``data`` to ``path`` atomically: an interrupted run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
+
+
 def run_suite(path: str | Path, out: str | Path, *, force: bool = False,
               on_result: Callable[[Path, dict], None] | None = None) -> list[Path]:
     """Run every job not already done; return the result files (old and new)."""
@@ -59,9 +67,7 @@ def run_suite(path: str | Path, out: str | Path, *, force: bool = False,
             continue
         result = benchmark(model, **suite.get("budget", {}), **combo).to_dict()
         result["suite"] = suite.get("name", Path(path).stem)
-        tmp = target.with_suffix(".part")
-        tmp.write_text(json.dumps(result, indent=1))
-        tmp.replace(target)  # atomic: a crash never leaves half a result
+        write_json(target, result)
         if on_result:
             on_result(target, result)
     return files
