@@ -55,14 +55,18 @@ class Run:
     def finish(self, frame: Frame, value: Any, t_read: float) -> None:
         """The last step of every frame: the sink (timed), then the bookkeeping."""
         if self.sink is not None:
-            t = time.perf_counter()
-            self.sink(value, frame)
-            self.times["sink"].append(time.perf_counter() - t)
+            self._timed("sink", self.sink, value, frame)
         self.t_end = time.perf_counter()
         self.latency.append(self.t_end - t_read)
         self.indices.append(frame.index)
         if self.keep:
             self.outputs.append(value)
+
+    def _timed(self, name: str, fn, value, frame: Frame):
+        t = time.perf_counter()
+        value = fn(value, frame)
+        self.times[name].append(time.perf_counter() - t)
+        return value
 
     def read(self, it) -> tuple[Frame | None, float]:
         """The next frame (None at the end) and when it was in hand; times the capture."""
@@ -85,9 +89,7 @@ class Run:
                     break
                 value = frame
                 for stage, fn in self.stages:
-                    t = time.perf_counter()
-                    value = fn(value, frame)
-                    self.times[stage].append(time.perf_counter() - t)
+                    value = self._timed(stage, fn, value, frame)
                 stage = "sink"
                 self.finish(frame, value, t_read)
         except BaseException as exc:  # KeyboardInterrupt and StopPipeline included: end cleanly
@@ -151,13 +153,11 @@ class Run:
                 self._put(out, _END)
                 return
             frame, value, t_read = item
-            t = time.perf_counter()
             try:
-                value = fn(value, frame)
+                value = self._timed(name, fn, value, frame)
             except BaseException as exc:
                 self.fail(name, frame, exc)
                 return
-            self.times[name].append(time.perf_counter() - t)
             if not self._put(out, (frame, value, t_read)):
                 return
 
@@ -181,18 +181,15 @@ class Run:
         except BaseException as exc:  # KeyboardInterrupt and StopPipeline included
             self.fail("sink", frame, exc)
         finally:
-            self.stop.set()
-            for t in threads:
-                t.join(timeout=2.0)
-                if t.is_alive():
-                    warnings.warn(f"{t.name} did not stop within 2 s (a stage still running?); "
-                                  "it is left behind as a daemon thread", RuntimeWarning, stacklevel=3)
+            self._stop_and_join(threads)
 
-    def _timed(self, name: str, fn, value, frame: Frame):
-        t = time.perf_counter()
-        value = fn(value, frame)
-        self.times[name].append(time.perf_counter() - t)
-        return value
+    def _stop_and_join(self, threads: list[threading.Thread]) -> None:
+        self.stop.set()
+        for t in threads:
+            t.join(timeout=2.0)
+            if t.is_alive():
+                warnings.warn(f"{t.name} did not stop within 2 s (a stage still running?); "
+                              "it is left behind as a daemon thread", RuntimeWarning, stacklevel=4)
 
     def _drain(self, results: queue.Queue, post, block: bool) -> bool:
         """Post-process and sink finished frames (all that are ready; with ``block``, wait for one).
@@ -257,8 +254,7 @@ class Run:
         except BaseException as exc:  # KeyboardInterrupt and StopPipeline included: end cleanly
             self.fail(stage, frame, exc)
         finally:
-            self.stop.set()
-            worker.join(timeout=2.0)
+            self._stop_and_join([worker])
             if before:
                 os.sched_setaffinity(0, before)
 
