@@ -63,14 +63,18 @@ def load_results(paths: str | Path | Iterable[str | Path]) -> list[dict]:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ResultError(f"'{path}' is not JSON ({e}) — expected a result saved with "
                               f"`edgekit bench MODEL --json out.json` or BenchResult.to_dict()") from e
-        items = data if isinstance(data, list) else [data]
-        if not items:
-            raise ResultError(f"'{path}' holds an empty list — expected at least one result")
-        for i, item in enumerate(items):
-            where = f"'{path}'" + (f" item {i}" if isinstance(data, list) else "")
-            _check(item, where)
-            out.append({**item, "_source": str(path)})
+        out += _results_of(path, data)
     return out
+
+
+def _results_of(path: Path, data) -> list[dict]:
+    """The results in the parsed contents ``data`` of the file ``path``, each checked and given ``_source``."""
+    items = data if isinstance(data, list) else [data]
+    if not items:
+        raise ResultError(f"'{path}' holds an empty list — expected at least one result")
+    for i, item in enumerate(items):
+        _check(item, f"'{path}'" + (f" item {i}" if isinstance(data, list) else ""))
+    return [{**item, "_source": str(path)} for item in items]
 
 
 def _results_in(path: Path) -> list[dict]:
@@ -82,7 +86,7 @@ def _results_in(path: Path) -> list[dict]:
     items = data if isinstance(data, list) else [data]
     if not items or not all(isinstance(i, dict) and "samples_ms" in i and "latency_ms" in i for i in items):
         return []
-    return load_results(path)
+    return _results_of(path, data)  # parsed once
 
 
 def _check(item, where: str) -> None:
