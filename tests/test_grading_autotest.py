@@ -51,6 +51,14 @@ def test_expanded_cells_give_nbgraders_verdicts(expanded, submission):
                                                     zip(got, TEST_CELLS) if got[k] != RECORDED["scores"][submission][k]}
 
 
+@pytest.mark.parametrize("job", json.loads((FIXTURES / "nbgrader-own.json").read_text()),
+                         ids=lambda job: Path(job["notebook"]).name)
+def test_nbgraders_own_autotest_notebooks_expand_as_nbgrader_expands_them(job, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    got = expand_notebook(job["cells"], namespace_executor(fresh_namespace()), job["templates"])
+    assert got == job["release"], [(g, r) for g, r in zip(got, job["release"]) if g != r][:1]
+
+
 def test_a_stub_fails_every_expanded_directive_it_passed_as_a_comment(expanded):
     stub = {c["index"]: c["release"] for c in RECORDED["cells"] if not c["grade"]}
     directives_only = [c for c in TEST_CELLS if all("AUTOTEST" in ln for ln in c["source"].splitlines())]
@@ -93,6 +101,15 @@ def test_cells_without_directives_are_not_run():
     assert expand_notebook(cells, namespace_executor(fresh_namespace())) == ["raise SystemExit('must not run')"]
 
 
+def test_empty_snippets_only_the_first_is_dropped_as_in_nbgrader():
+    ns = fresh_namespace()
+    exec("n = 1\nx = 2", ns)
+    assert (expand("### AUTOTEST n;; x", namespace_executor(ns), index=0)
+            == expand("### AUTOTEST n; x", namespace_executor(ns), index=0))
+    with pytest.raises(AutotestError, match="AUTOTEST ''"):  # nbgrader evaluates type() and stops
+        expand("### AUTOTEST n;;; x", namespace_executor(ns), index=0)
+
+
 def test_a_directive_outside_a_grade_cell_is_refused():
     with pytest.raises(AutotestError, match="not a grade cell"):
         expand("### AUTOTEST 1", namespace_executor(fresh_namespace()), index=3, grade=False)
@@ -117,7 +134,8 @@ def test_display_text_is_what_nbgrader_reads_from_the_kernel(value, shown):
 
 def test_display_text_agrees_with_ipython():
     pretty = pytest.importorskip("IPython.lib.pretty").pretty
-    for value in (int, np.ndarray, Point, type(None), "it's", 'a"b', "x\ny", "[[0 1]\n [2 3]]"):
+    for value in (int, np.ndarray, Point, type(None), "it's", 'a"b', "x\ny", "[[0 1]\n [2 3]]", 5, 2.5, True,
+                  1j, b"x'", [1, "a"], {"k": (1,)}):
         assert display_text(value) == pretty(value).strip('"').strip("'"), value
 
 

@@ -56,9 +56,10 @@ DELIMITER = "AUTOTEST"
 HASHED = "HASHED"
 FILENAME = "autotests.yml"
 
-#: ``execute(code)`` runs code in the solution namespace and returns what a Jupyter kernel would
-#: show for its last expression (``text/plain``, outer quotes stripped), or None when it shows nothing.
-Executor = Callable[[str], "str | None"]
+#: ``execute(code)`` runs code in the solution namespace, as a Jupyter cell, and returns the value
+#: of its last expression statement (None when it ends with another statement): what the kernel
+#: would display. :func:`display_text` turns it into the text nbgrader reads back.
+Executor = Callable[[str], Any]
 
 _REQUIRED = ("dispatch", "normalize", "check", "templates")
 
@@ -194,20 +195,24 @@ def namespace_executor(namespace: dict[str, Any]) -> Executor:
     """An :data:`Executor` over a plain namespace dict, run as IPython runs a cell: the last
     expression statement is displayed (``ast_node_interactivity='last_expr'``). Prints are
     dropped, as nbgrader drops the kernel's streams."""
-    def execute(code: str) -> str | None:
+    def execute(code: str) -> Any:
         tree = ast.parse(plain_python(code), "<autotest>", "exec")
         last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             exec(compile(tree, "<autotest>", "exec"), namespace)
             if last is None:
                 return None
-            value = eval(compile(ast.Expression(last.value), "<autotest>", "eval"), namespace)
-        return display_text(value)
+            return eval(compile(ast.Expression(last.value), "<autotest>", "eval"), namespace)
     return execute
 
 
 def display_text(value: Any) -> str | None:
-    """What nbgrader reads back from the kernel: ``text/plain`` of the value, outer quotes stripped."""
+    """What nbgrader reads back from the kernel: ``text/plain`` of the value, outer quotes stripped.
+
+    Classes, strings and numbers (all nbgrader's default templates read back) need no IPython;
+    other values are shown with IPython's ``pretty`` when it is installed, as the kernel shows
+    them, else with ``repr``.
+    """
     if value is None:
         return None  # IPython displays nothing for None
     return _plain(value).strip('"').strip("'")
@@ -216,8 +221,8 @@ def display_text(value: Any) -> str | None:
 def _plain(value: Any) -> str:
     if isinstance(value, type):
         return _type_name(value)
-    if isinstance(value, str):
-        return repr(value)  # IPython shows a str as its repr, on one line
+    if isinstance(value, str) or type(value) in (int, float, bool, complex, bytes):
+        return repr(value)  # IPython shows these as their repr, on one line
     try:
         from IPython.lib.pretty import pretty
     except ImportError:
@@ -239,7 +244,7 @@ def _type_name(cls: type) -> str:
 def _instantiate(snippet: str, salt: str | None, t: dict[str, Any], execute: Executor,
                  index: int) -> list[tuple[str, str | None, str]]:
     """(check code, solution's value, failure message) for each template of the snippet's type."""
-    kind = _run(execute, _render(t["dispatch"], snippet=snippet), index, snippet)
+    kind = display_text(_run(execute, _render(t["dispatch"], snippet=snippet), index, snippet))
     by_type = t["templates"]
     checks = by_type.get(kind, by_type["default"])
     out = []
@@ -249,11 +254,11 @@ def _instantiate(snippet: str, salt: str | None, t: dict[str, Any], execute: Exe
         if salt is not None:
             code = _render(t["hash"], snippet=code, salt=salt)
         test = _render(code, snippet=snippet)
-        out.append((test, _run(execute, test, index, snippet), message))
+        out.append((test, display_text(_run(execute, test, index, snippet)), message))
     return out
 
 
-def _run(execute: Executor, code: str, index: int, snippet: str | None = None) -> str | None:
+def _run(execute: Executor, code: str, index: int, snippet: str | None = None) -> Any:
     try:
         return execute(code)
     except Exception as exc:
