@@ -1,4 +1,4 @@
-"""Expand nbgrader's ``### AUTOTEST`` and ``### HASHED AUTOTEST`` directives as nbgrader 0.9.6 does.
+'''Expand nbgrader's ``### AUTOTEST`` and ``### HASHED AUTOTEST`` directives as nbgrader 0.9.6 does.
 
 An nbgrader test cell may hold a line such as ``### AUTOTEST total; mean(xs)``. nbgrader never runs
 that line as it is: ``generate_assignment`` evaluates each expression against the instructor's
@@ -6,11 +6,16 @@ solution, picks a list of checks by the value's type (``int``, ``list``, ``dict`
 live in a course's ``autotests.yml``) and writes the checks, with the solution's values filled in,
 into the test cell. ``HASHED`` writes a salted SHA-1 of each value instead, so the student cannot
 read the answer. Autograde runs the expanded cell. Run as a comment, the directive passes on any
-submission, stubs included; :func:`expand` gives the grader the cell nbgrader would run::
+submission, stubs included; :func:`expand` gives the grader the cell nbgrader would run:
 
-    ns = fresh_namespace(); exec("a = 5", ns)
-    expand("### AUTOTEST a", namespace_executor(ns), index=1)
-    # 'from hashlib import sha1\\nassert str(type(a)) == \"\"\"<class 'int'>\"\"\", ...\\nprint('Success!')'
+>>> from edgekit.grading.runcells import fresh_namespace
+>>> solution = fresh_namespace(); exec("a = 5", solution)
+>>> print(expand("### AUTOTEST a", namespace_executor(solution), index=1))
+from hashlib import sha1
+assert str(type(a)) == """<class 'int'>""", """type of a is not int. ...
+assert str(a) == """5""", """value of a is not correct"""
+<BLANKLINE>
+print('Success!')
 
 What nbgrader does, mirrored in its result rather than its mechanism (it talks to a kernel):
 
@@ -20,7 +25,7 @@ What nbgrader does, mirrored in its result rather than its mechanism (it talks t
   quotes stripped: ``int``, ``numpy.ndarray``, ``__main__.Point`` — so only builtins and
   ``pandas.core.frame.DataFrame`` match a template; others get ``default``;
 - each check's expected value is the display of ``str(check)`` with its outer quotes stripped
-  (``'it''s'`` -> ``it's``; a value that itself starts or ends with a quote loses it, and the check
+  (``"it's"`` -> ``it's``; a value that itself starts or ends with a quote loses it, and the check
   then fails even on the solution — nbgrader does the same, as the recorded fixture shows);
 - the salt of a hashed check comes from the cell's source and its index in the notebook, so the
   same notebook always expands to the same code.
@@ -30,11 +35,10 @@ Templates are rendered with Jinja2 semantics; the usual ``{{name}}`` placeholder
 NOTICE: ported from nbgrader 0.9.6 (``nbgrader/preprocessors/instantiatetests.py``; the default
 templates in ``autotests.json`` are the python3 section of ``nbgrader/docs/source/user_guide/
 autotests.yml``, which ``nbgrader quickstart --autotest`` copies into a course).
-Copyright (c) 2014 Project Jupyter Contributors. BSD-3-Clause: redistribution in source or binary
-form must retain this notice, and the names of Project Jupyter and its contributors may not be
-used to endorse or promote products derived from this software without specific prior written
-permission. THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND.
-"""
+Copyright (c) 2014 Project Jupyter Contributors. All rights reserved. Used under the BSD
+3-Clause licence, whose full text (conditions and disclaimer) is in ``NBGRADER-LICENSE`` beside
+this module.
+'''
 
 from __future__ import annotations
 
