@@ -109,13 +109,13 @@ def load_templates(path: Path | None, kernel: str = "python3") -> dict[str, Any]
     except yaml.YAMLError as exc:
         raise AutotestError(f"{path} is not valid YAML ({exc}); nbgrader cannot read it either") from None
     if not isinstance(data, dict) or not isinstance(data.get(kernel), dict):
-        kernels = sorted(data) if isinstance(data, dict) else []
+        kernels = sorted(map(str, data)) if isinstance(data, dict) else []
         raise AutotestError(f"{path} has no section for kernel {kernel!r} (it has {kernels}); "
                             f"add a {kernel}: section, e.g. copy nbgrader's default")
     section = data[kernel]
     missing = [k for k in _REQUIRED if k not in section]
-    by_type = section.get("templates") or {}
-    if missing or "default" not in by_type:
+    by_type = section.get("templates")
+    if missing or not isinstance(by_type, dict) or "default" not in by_type:
         raise AutotestError(f"{path}, section {kernel}: missing {missing or ['templates: default']}; "
                             "nbgrader needs dispatch, normalize, check and templates with a default entry")
     for kind, checks in by_type.items():
