@@ -19,7 +19,18 @@ from edgekit.grading.autotest import (DEFAULT_TEMPLATES, AutotestError, display_
                                       expand_notebook, find_templates, load_templates,
                                       namespace_executor)
 from edgekit.grading.autotest import _render
-from edgekit.grading.runcells import fresh_namespace, run_cells
+from edgekit.grading.kernel import Kernel
+
+
+def fresh_namespace() -> dict:
+    return {"__name__": "__main__"}  # as in a kernel: classes defined in cells live in __main__
+
+
+def run_cells(cells, ns):
+    """``[(label, error or None)]`` of cells run in ``ns`` as the grader runs them (IPython)."""
+    kernel = Kernel(ns=ns, tracebacks=False)
+    return [(label, kernel.run(label, source).error) for label, source in cells]
+
 
 FIXTURES = Path(__file__).parent / "fixtures" / "autotest"
 RECORDED = json.loads((FIXTURES / "nbgrader-0.9.6.json").read_text())

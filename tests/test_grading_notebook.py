@@ -1,4 +1,4 @@
-"""edgekit.grading.notebook and lab: roles, stubs, deterministic release, splicing by id/question."""
+"""edgekit.grading.notebook and lab: roles, stubs, deterministic release, manifests."""
 
 import copy
 from pathlib import Path
@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from edgekit.grading import LabError, load_lab, release
-from edgekit.grading.notebook import read_notebook, role, splice, stub
+from edgekit.grading.notebook import read_notebook, role, stub
 
 DEMO = Path(__file__).parents[1] / "edgekit" / "grading" / "demo"
 NBGRADER = Path(__file__).parent / "fixtures" / "nbgrader" / "ps1.ipynb"
@@ -39,45 +39,6 @@ def test_release_of_an_nbgrader_notebook_drops_hidden_tests(tmp_path):
     text = out.read_text()
     assert "squares(0)" not in text and "HIDDEN" not in text and "assert squares(3) == [1, 4, 9]" in text
     assert "return [i * i" not in text
-
-
-def _student(tmp_path):
-    (nb_path, _) = release(DEMO, tmp_path / "rel")
-    return read_notebook(nb_path)
-
-
-def _answer(nb, qid):
-    return next(c for c in nb.cells if role(c) == ("answer", qid))
-
-
-def test_splice_takes_only_answer_cells_from_the_student(tmp_path):
-    lab = load_lab(DEMO)
-    nb = _student(tmp_path)
-    _answer(nb, "q1").source = "def softmax(x):\n    return 'mine'"
-    setup = next(c for c in nb.cells if c.get("id") == "setup")
-    setup.source = "import numpy as np\nnp.allclose = lambda *a, **k: True"  # a context cell: ignored
-    prog = splice(lab, nb)
-    sources = dict(prog.cells)
-    assert "return 'mine'" in sources["cell 4 (q1)"]
-    assert "np.allclose" not in "".join(s for _, s in prog.cells)
-    assert not prog.missing and not prog.notes
-
-
-def test_splice_survives_reordering_and_lost_metadata_and_reports_deleted_and_duplicate_cells(tmp_path):
-    lab = load_lab(DEMO)
-    nb = _student(tmp_path)
-    q1, q2, q3 = (_answer(nb, q) for q in ("q1", "q2", "q3"))
-    q1.source, q3.source = "def softmax(x):\n    return 1", "def top_k(p, k):\n    return [3]"
-    q3.metadata = {}  # metadata lost: found by its cell id
-    dup = copy.deepcopy(q1)
-    dup.id, dup.source = "copy-of-q1", "def softmax(x):\n    return 2"
-    nb.cells = [q3, dup] + [c for c in nb.cells if c not in (q1, q2, q3)] + [q1]  # reordered, q2 deleted
-    prog = splice(lab, nb)
-    text = {label: s for label, s in prog.cells}
-    assert "return 1" in text["cell 4 (q1)"]  # matched by id, not the duplicate
-    assert "return [3]" in text["cell 10 (q3)"]
-    assert prog.missing == {"q2"} and "NotImplementedError" in text["cell 7 (q2)"]
-    assert any("q2" in n and "not found" in n for n in prog.notes), prog.notes
 
 
 def test_roles_from_edgekit_and_nbgrader_metadata():

@@ -8,8 +8,7 @@ into the test cell. ``HASHED`` writes a salted SHA-1 of each value instead, so t
 read the answer. Autograde runs the expanded cell. Run as a comment, the directive passes on any
 submission, stubs included; :func:`expand` gives the grader the cell nbgrader would run:
 
->>> from edgekit.grading.runcells import fresh_namespace
->>> solution = fresh_namespace(); exec("a = 5", solution)
+>>> solution = {}; exec("a = 5", solution)
 >>> print(expand("### AUTOTEST a", namespace_executor(solution), index=1))
 from hashlib import sha1
 assert str(type(a)) == """<class 'int'>""", """type of a is not int. ...
@@ -54,7 +53,7 @@ from typing import Any
 
 from .._errors import MissingExtraError
 from .lab import LabError
-from .runcells import plain_python
+from .kernel import python_of
 
 DELIMITER = "AUTOTEST"
 HASHED = "HASHED"
@@ -200,7 +199,7 @@ def namespace_executor(namespace: dict[str, Any]) -> Executor:
     expression statement is displayed (``ast_node_interactivity='last_expr'``). Prints are
     dropped, as nbgrader drops the kernel's streams."""
     def execute(code: str) -> Any:
-        tree = ast.parse(plain_python(code), "<autotest>", "exec")
+        tree = ast.parse(python_of(code), "<autotest>", "exec")
         last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             exec(compile(tree, "<autotest>", "exec"), namespace)

@@ -48,6 +48,9 @@ def _warm() -> None:
     import onnxruntime  # noqa: F401
 
     import edgekit.grading.judge  # noqa: F401
+    import edgekit.grading.kernel
+
+    edgekit.grading.kernel.warm()  # IPython: imported once per worker, not per student process
     import edgekit.grading.notebook  # noqa: F401
     import edgekit.grading.student  # noqa: F401
     import edgekit.model  # noqa: F401

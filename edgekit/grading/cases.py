@@ -91,18 +91,21 @@ def raised(thunk: Callable[[], Any]) -> tuple[str, str]:
     """``(exception name, message)`` of what ``thunk()`` raised, ``("no error", "")`` if nothing.
 
     The same answer on the reference (a real exception) and in the grader, where the student's
-    error arrives as text ("ValueError: message"); a student process that died is not an answer
-    and propagates. For cases like ``lambda ns: raised(lambda: ns.f(-1))[0]`` with ``equal()``.
+    error arrives rebuilt with its class name and message (see :mod:`edgekit.grading.errors`);
+    a student process that died is not an answer and propagates. For cases like
+    ``lambda ns: raised(lambda: ns.f(-1))[0]`` with ``equal()``.
     """
-    from .process import StudentError, StudentGone
+    from .errors import StudentError, StudentGone
 
     try:
         thunk()
     except StudentGone:
         raise
     except StudentError as exc:
-        name, _, message = str(exc).partition(": ")
-        return name, message
+        if type(exc) is StudentError:  # a bare StudentError carries "Name: message"
+            name, _, message = str(exc).partition(": ")
+            return name, message
+        return type(exc).__name__, str(exc)
     except Exception as exc:
         return type(exc).__name__, str(exc)
     return "no error", ""

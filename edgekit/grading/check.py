@@ -154,42 +154,44 @@ def check(*questions: str, lab: str | None = None) -> None:
 
 
 def check_notebook(path: str | Path, questions: list[str] | None = None) -> list[CheckResult]:
-    """Run a student notebook top to bottom (as plain Python), then its public checks.
+    """Run a student notebook top to bottom as the grader does, then its public checks.
 
-    For an nbgrader-format notebook the public checks are its visible test cells: each one
-    passes when it runs without an error.
+    The program is the one ``edgekit grade`` runs (:func:`edgekit.grading.assemble.assemble`,
+    with the student's own notebook as the only copy) in the same in-process IPython
+    (:class:`edgekit.grading.kernel.Kernel`): cells the student added count here as they do
+    there; ``check`` and ``no-grade`` cells are skipped in both. For an nbgrader notebook the
+    public checks are its visible test cells: each passes when it runs without an error.
     """
     import os
 
+    from .assemble import assemble
+    from .kernel import Kernel
     from .notebook import read_notebook, role
-    from .runcells import fresh_namespace, run_cells
 
     path = Path(path).resolve()
     nb = read_notebook(path)
-    roles = [role(c) for c in nb.cells]
     lab_id = (nb.metadata.get("edgekit") or {}).get("lab")
-    nbgrader = any(kind == "test" for kind, _ in roles)
+    nbgrader = any(role(c)[0] == "test" for c in nb.cells)
     if not lab_id and not nbgrader:
         raise LabError(f"{path} is not a released edgekit notebook (no metadata.edgekit.lab)")
     doc = None if nbgrader else json.loads(find_checks(lab_id, path.parent).read_text(encoding="utf-8"))
-    cells = [(f"cell {i + 1}", c.source) for i, (c, (kind, qid)) in enumerate(zip(nb.cells, roles))
-             if kind in ("context", "answer", "no-grade") or (kind == "test" and (not questions or qid in questions))]
-    tests = {f"cell {i + 1}": qid for i, (kind, qid) in enumerate(roles) if kind == "test"}
-    ns = fresh_namespace()
+    program = assemble(None, nb, "nbgrader" if nbgrader else "edgekit")
+    cells = [c for c in program.runnable if c.kind != "test" or not questions or c.question in questions]
     old = Path.cwd()
     os.chdir(path.parent)  # notebooks run from their own folder in Jupyter, which is on sys.path
     sys.path.insert(0, str(path.parent))
     try:
-        report = run_cells(cells, ns)
-        public = [] if doc is None else run_checks(doc, _Globals(ns), questions)  # same folder as in Jupyter
+        kernel = Kernel(execution="validate", tracebacks=False)
+        report = [(c, kernel.run(c.label, c.source)) for c in cells]
+        public = [] if doc is None else run_checks(doc, _Globals(kernel.ns), questions)  # same folder as in Jupyter
     finally:
         os.chdir(old)
         sys.path.remove(str(path.parent))
+        os.environ.pop("NBGRADER_EXECUTION", None)
     results = []
-    for label, err in report:
-        if label in tests:
-            results.append(CheckResult(tests[label], "test cell", err is None,
-                                       "ok" if err is None else err.strip().splitlines()[-1]))
-        elif err and "NotImplementedError" not in err:
-            results.append(CheckResult("notebook", label, False, err.strip().splitlines()[-1]))
+    for cell, r in report:
+        if cell.kind == "test":
+            results.append(CheckResult(cell.question or cell.label, "test cell", r.ok, "ok" if r.ok else r.error))
+        elif not r.ok and r.ename != "NotImplementedError":
+            results.append(CheckResult("notebook", cell.label, False, r.error))
     return results + public

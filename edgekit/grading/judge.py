@@ -20,7 +20,8 @@ from typing import Any
 
 from . import wire
 from .lab import Limits
-from .process import Remote, StudentError, StudentGone, StudentProcess
+from .errors import StudentGone, describe
+from .process import CellStopped, Remote, StudentProcess
 
 MAX_PROCESSES = 8  # student processes per submission: one, plus a restart per question (capped)
 MAX_NOTEBOOK_BYTES = 64 * 2**20
@@ -40,6 +41,8 @@ class Task:
     hide: list[str] = field(default_factory=list)
     isolate: bool = True
     questions: int = 1  # how many: each gets a fresh process if an earlier question crashed or hung one
+    nbgrader_policy: str = "strict"  # nbgrader test cells the replay disputes: "strict" (0) or "nbgrader"
+    notes: list[str] = field(default_factory=list)  # from the batch: files ignored in the submission folder
 
 
 def sha256_file(path: str | Path) -> str:
@@ -82,43 +85,13 @@ class StudentNamespace:
         return self._proc.request({"op": "get", "name": name}, self._deadline)
 
 
-def student_names(source: str, ns: StudentNamespace) -> dict[str, Any]:
-    """The names an answer cell defines, as the student's values (functions become handles)."""
-    import ast
-
-    from .runcells import plain_python
-
-    try:
-        tree = ast.parse(plain_python(source))
-    except SyntaxError:
-        return {}
-    names = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
-                names |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name)}
-    found = {}
-    for name in names:
-        try:
-            found[name] = getattr(ns, name)
-        except StudentError:
-            pass  # undefined in the submission: a test using it fails with NameError, which says so
-    return found
-
-
 def _case_verdict(case, ns: StudentNamespace, want: Any) -> tuple[bool, str]:
     try:
         got = case.target(ns)
-    except StudentError as exc:
-        return False, f"{case.describe()} raised {exc}"
     except StudentGone:
         raise
-    except AssertionError as exc:  # an nbgrader test cell failed
-        return False, f"assertion failed: {exc}" if str(exc) else "an assertion in the test cell failed"
-    except Exception as exc:
-        return False, f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # the student's error, rebuilt here (see errors.py), or a case's own
+        return False, f"{case.describe()} raised {describe(exc)}"
     if isinstance(got, Remote):
         return False, f"{case.describe()} returned a {got.type_name}, not data (numbers, arrays, strings, lists)"
     try:
@@ -142,66 +115,157 @@ def grade(task: Task) -> dict:
     return grade_with(start_students(task), task)
 
 
+class Runner:
+    """The student's notebook in a fenced process, restarted from a spare when it dies or hangs.
+
+    A top-level cell that hangs or ends the process is skipped in the next start, so it costs
+    only the questions that need it; the record says which cell.
+    """
+
+    def __init__(self, spares: list[StudentProcess], used: list[StudentProcess], cells, limits: Limits,
+                 deadline: float, record: dict):
+        self.spares, self.used, self.cells, self.limits = spares, used, cells, limits
+        self.deadline, self.record = deadline, record
+        self.skip: set[int] = set()
+        self.outcomes: dict[int, dict] = {}  # cell index -> the first real run's "done" message
+        self.proc: StudentProcess | None = None
+
+    def start(self, probes: set[int] = frozenset(), on_probe=None) -> StudentProcess | None:
+        payload = [{"label": c.label, "source": c.source} for c in self.cells]
+        while self.spares:
+            proc = self.proc = self.spares.pop(0)
+            self.used.append(proc)
+            try:
+                self.record["isolation"] = proc.fenced(self.deadline)
+                done = proc.run_program(payload, self.deadline, self.limits.cell_s, self.skip, probes, on_probe)
+                for i, d in done.items():
+                    self.outcomes.setdefault(i, d)
+                return proc
+            except CellStopped as exc:
+                proc.kill()
+                self.proc = None
+                if exc.index is None:
+                    self.record["notes"].append(f"running the notebook: {exc}")
+                    return None
+                self.skip.add(exc.index)
+                self.outcomes.setdefault(exc.index, {"ok": False, "ename": "Stopped", "evalue": str(exc),
+                                                     "mro": ["StudentError"], "where": [self.cells[exc.index].label]})
+                self.record["notes"].append(f"{self.cells[exc.index].label}: {exc}; the notebook was run again "
+                                            "without it, so only what needs that cell is lost")
+            except StudentGone as exc:
+                self.record["notes"].append(f"running the notebook: {exc}")
+                self.proc = None
+                return None
+        self.proc = None
+        return None
+
+    def errors(self) -> list[list[str]]:
+        from .replay import describe_done
+
+        return [[self.cells[i].label, describe_done(d)] for i, d in sorted(self.outcomes.items())
+                if not d.get("ok") and self.cells[i].kind != "test"]
+
+
+def _grade_cases(runner: Runner, cases, expected: dict, limits: Limits, deadline: float) -> list[dict]:
+    """Native labs: each case asks the student's process for a value; the grader compares it."""
+    tests = []
+    proc, broke, started = None, None, False
+    for case in cases:
+        res = {"question": case.question, "name": case.key, "weight": case.weight,
+               "visibility": "visible" if case.public else "after_due_date"}
+        if case.question == broke:
+            res.update(passed=False, output="not run: your code crashed or hung on an earlier case of this question")
+            tests.append(res)
+            continue
+        if proc is None and (not started or runner.spares):
+            proc, started = runner.start(), True
+        if proc is None:
+            res.update(passed=False, output="not run: the notebook's process had to be restarted too often")
+        else:
+            call_deadline = min(deadline, time.monotonic() + limits.call_s)
+            try:
+                ok, msg = _case_verdict(case, StudentNamespace(proc, call_deadline), wire.decode(expected[case.key]))
+            except StudentGone as exc:
+                ok, msg = False, f"{case.describe()}: {exc}"
+                proc.kill()
+                proc, broke = None, case.question
+            res.update(passed=ok, output=msg)
+        tests.append(res)
+    return tests
+
+
+def _grade_test_cells(runner: Runner, lab, policy: str, limits: Limits, deadline: float) -> list[dict]:
+    """nbgrader labs: each test cell runs for real in the notebook and is replayed in the grader."""
+    from .replay import Replay, verdict
+
+    cells = runner.cells
+    tests = [i for i, c in enumerate(cells) if c.kind == "test"]
+    replay = Replay(cells, trusted=lab.root)
+    decided: dict[int, tuple[bool, str]] = {}
+
+    def on_probe(index: int) -> None:
+        if index not in decided:
+            decided[index] = replay.decide(runner.proc, index, min(deadline, time.monotonic() + limits.call_s))
+
+    while runner.start(probes={i for i in tests if i not in decided and i not in runner.skip}, on_probe=on_probe) \
+            is None and runner.spares and runner.skip:
+        pass  # a cell hung or ended the process: run again without it
+    out = []
+    for i in tests:
+        o = verdict(decided.get(i), runner.outcomes.get(i))
+        out.append({"question": cells[i].question, "name": cells[i].question, "weight": 1.0,
+                    "visibility": "visible", "passed": o.points_share(policy), "output": o.message,
+                    "disputed": o.disputed, "verdicts": {"grader": o.passed, "notebook": o.student_passed}})
+    return out
+
+
 def grade_with(spares: list[StudentProcess], task: Task) -> dict:
     t0 = time.perf_counter()
     scratch, limits = Path(task.scratch), task.limits
     deadline = time.monotonic() + limits.wall_s
     # from here on this process reads the secrets: the lab's notebook, tests and expected values
+    from .assemble import assemble
     from .lab import LabError, load_lab
-    from .notebook import read_notebook, splice
+    from .notebook import read_notebook
+    from .reference import AUTOTEST
 
     record: dict[str, Any] = {"student": task.student, "sha256": submission_hash(task.submission),
-                              "status": "graded", "notes": [], "cells": [], "tests": [], "output": ""}
+                              "status": "graded", "notes": list(task.notes), "cells": [], "tests": [], "output": ""}
     used: list[StudentProcess] = []
     lab = None
     try:
         lab = load_lab(task.lab)
         record.update(lab=lab.id, fingerprint=lab.fingerprint(), max_score=lab.max_score)
-        cases = lab.cases()
+        cases = lab.cases() if lab.format == "edgekit" else []
         expected = json.loads(Path(task.expected).read_text())
+        source = lab.notebook()
+        for i, text in (expected.pop(AUTOTEST, None) or {}).items():  # nbgrader's expanded AUTOTEST cells
+            source.cells[int(i)].source = text
         for rel in lab.files:
             dest = scratch / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(lab.root / rel, dest)
         try:
             check_submission_file(task.submission)
-            program = splice(lab, read_notebook(task.submission))
+            program = assemble(source, read_notebook(task.submission), lab.format)
             record["notes"] += program.notes
         except LabError as exc:
             program = None
-            record.update(status="unreadable", notes=[str(exc)])
-        proc, broke = None, None  # broke: the question whose case killed or hung the process
-        for case in cases:
-            res = {"question": case.question, "name": case.key, "weight": case.weight,
-                   "visibility": "visible" if case.public else "after_due_date"}
-            if program is not None and case.question == broke:
-                res.update(passed=False, output="not run: your code crashed or hung on an earlier case of this question")
-                record["tests"].append(res)
-                continue
-            if proc is None and program is not None and spares:
-                proc = spares.pop(0)
-                used.append(proc)
-                try:
-                    record["isolation"] = proc.fenced(deadline)
-                    cells = proc.run_program(program.cells, deadline)
-                    record["cells"] = record["cells"] or [c for c in cells if c[1]]
-                except StudentGone as exc:
-                    record["notes"].append(f"running the notebook: {exc}")
-                    proc = None
-            if program is None:
-                res.update(passed=False, output="the notebook could not be read")
-            elif proc is None:
-                res.update(passed=False, output="not run: the notebook's process had to be restarted too often")
+            record.update(status="unreadable", notes=record["notes"] + [str(exc)])
+        if program is None:
+            names = [(c.question, c.key, c.weight, c.public) for c in cases] or \
+                    [(q.id, q.id, 1.0, True) for q in lab.auto_questions]
+            record["tests"] = [{"question": q, "name": n, "weight": w, "passed": False,
+                                "visibility": "visible" if pub else "after_due_date",
+                                "output": "the notebook could not be read"} for q, n, w, pub in names]
+        else:
+            runner = Runner(spares, used, program.runnable, limits, deadline, record)
+            if lab.format == "nbgrader":
+                record["tests"] = _grade_test_cells(runner, lab, task.nbgrader_policy, limits, deadline)
             else:
-                call_deadline = min(deadline, time.monotonic() + limits.call_s)
-                try:
-                    ok, msg = _case_verdict(case, StudentNamespace(proc, call_deadline), wire.decode(expected[case.key]))
-                except StudentGone as exc:
-                    ok, msg = False, f"{case.describe()}: {exc}"
-                    proc.kill()
-                    proc, broke = None, case.question
-                res.update(passed=ok, output=msg)
-            record["tests"].append(res)
+                record["tests"] = _grade_cases(runner, cases, expected, limits, deadline)
+            record["cells"] = runner.errors()
+            record["disputed"] = sum(bool(t.get("disputed")) for t in record["tests"])
     except Exception as exc:  # a grader-side failure: record it, never lose the batch
         record.update(status="error", notes=record["notes"] + [f"grader error: {exc}", traceback.format_exc()[-2000:]])
     finally:
@@ -219,7 +283,15 @@ def grade_with(spares: list[StudentProcess], task: Task) -> dict:
 
 
 def _score(record: dict, lab) -> None:
-    """Question score = points x (weight passed / weight total); each test gets its share."""
+    """Question score = points x (weight passed / weight total); each test gets its share.
+
+    >>> from edgekit.grading.lab import Lab, Question
+    >>> lab = Lab("x", "x", None, None, [Question("q1", "q1", 17), Question("q2", "q2", 17)])
+    >>> rec = {"tests": [{"question": q, "weight": 1.0, "passed": p} for q, p in
+    ...                  [("q1", True), ("q1", True), ("q1", False), ("q2", True), ("q2", True), ("q2", False)]]}
+    >>> _score(rec, lab); rec["score"], rec["questions"]["q1"]["score"]
+    (22.6667, 11.3333)
+    """
     if lab is None:
         record.update(score=0.0, questions={})
         return
@@ -234,8 +306,11 @@ def _score(record: dict, lab) -> None:
         t["score"] = round(share, 4) if t["passed"] else 0.0
         t["status"] = "passed" if t["passed"] else "failed"
         passed[t["question"]] = passed.get(t["question"], 0.0) + (t["weight"] if t["passed"] else 0.0)
+    exact = 0.0  # the total from unrounded question scores: round once, at the end
     for qid, q in questions.items():  # from the weights, not the rounded shares: full marks sum exactly
-        q["score"] = round(q["max_score"] * passed.get(qid, 0.0) / totals[qid], 4) if qid in totals else 0.0
+        value = q["max_score"] * passed.get(qid, 0.0) / totals[qid] if qid in totals else 0.0
+        exact += value
+        q["score"] = round(value, 4)
         mine = [t for t in record["tests"] if t["question"] == qid]
         if mine:  # the last test absorbs the rounding, so tests add up to their question exactly
             mine[-1]["max_score"] = round(q["max_score"] - sum(t["max_score"] for t in mine[:-1]), 4)
@@ -243,6 +318,6 @@ def _score(record: dict, lab) -> None:
             if won:
                 won[-1]["score"] = round(q["score"] - sum(t["score"] for t in won[:-1]), 4)
     record["questions"] = questions
-    record["score"] = round(sum(q["score"] for q in questions.values()), 4)
+    record["score"] = round(exact, 4)
 
 

@@ -44,6 +44,7 @@ class Limits:
     cpu_s: float = 60.0
     wall_s: float = 120.0
     call_s: float = 30.0  # one function call of the student's, when grading
+    cell_s: float = 30.0  # one top-level cell (nbgrader's per-cell timeout): a slower cell is skipped, noted
     memory_mb: int = 4096
     output_kb: int = 64
     processes: int = 256  # processes and threads: ONNX Runtime starts a thread per core for each session
@@ -191,7 +192,29 @@ def _load_nbgrader(path: Path) -> Lab:
         raise LabError(f"{path}: no autograded test cells (metadata nbgrader.grade = true) found; "
                        "is this an nbgrader source notebook?")
     return Lab(id=path.stem, title=path.stem, root=path.parent, notebook_path=path, questions=questions,
-               format="nbgrader")
+               format="nbgrader", files=_support_files(path))
+
+
+MAX_SUPPORT_BYTES = 64 * 2**20
+
+
+def _support_files(notebook: Path) -> list[str]:
+    """The files beside an nbgrader source notebook, as nbgrader copies the assignment folder.
+
+    Notebooks are left out (other problems' sources hold their solutions), and so are hidden
+    files, symlinks and anything past 64 MiB in all.
+    """
+    root, found, total = notebook.parent, [], 0
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root)
+        if (p.is_symlink() or not p.is_file() or p.suffix == ".ipynb" or any(part.startswith(".") for part in rel.parts)
+                or "__pycache__" in rel.parts):
+            continue
+        total += p.stat().st_size
+        if total > MAX_SUPPORT_BYTES:
+            break
+        found.append(rel.as_posix())
+    return found
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m edgekit.grading.lab LAB` prints a summary

@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,114 +111,26 @@ def release(lab: Lab, out_dir: str | Path) -> list[Path]:
     return written
 
 
-@dataclass
-class Program:
-    """What runs in the student's process: the instructor's cells with the student's answers spliced in."""
-
-    cells: list[tuple[str, str]]            # (label, source)
-    notes: list[str] = field(default_factory=list)  # what happened to the student's cells
-    missing: set[str] = field(default_factory=set)  # questions whose answer cell was not found
-
-
-def splice(lab: Lab, submission) -> Program:
-    """Rebuild the notebook from the instructor's source, taking only the student's answer cells.
-
-    Answer cells are matched by cell id, then by question id in metadata, so reordered cells are
-    found; a deleted answer cell runs as the stub (only that question loses points); duplicates
-    are noted and the first is used. Everything else — context cells, tests — comes from the
-    instructor's copy, whatever the submission contains.
-    """
-    src = lab.notebook()
-    theirs = [c for c in submission.cells if c.get("cell_type") == "code"]
-    by_id: dict[str, list] = {}
-    by_q: dict[str, list] = {}
-    for c in theirs:
-        by_id.setdefault(str(c.get("id")), []).append(c)
-        kind, qid = role(c)
-        if kind == "answer":
-            by_q.setdefault(qid, []).append(c)
-    program, used = Program([]), set()
-    for i, cell in enumerate(src.cells):
-        kind, qid = role(cell)
-        label = f"cell {i + 1}" + (f" ({qid})" if qid else "")
-        if kind in ("markdown", "instructor", "check", "no-grade", "test", "raw"):
-            continue
-        if kind != "answer":
-            program.cells.append((label, cell.source))
-            continue
-        mine = [c for c in by_id.get(str(cell.get("id")), []) if id(c) not in used]
-        if not mine:
-            mine = [c for c in by_q.get(qid, []) if id(c) not in used]
-        if not mine:
-            program.missing.add(qid)
-            program.notes.append(f"{qid}: your answer cell was not found (deleted, or its metadata changed); "
-                                 "it was graded as unanswered")
-            program.cells.append((label, stub(cell.source, f"{qid}: answer cell missing")))
-            continue
-        if len(mine) > 1:
-            program.notes.append(f"{qid}: {len(mine)} cells claim to be this answer; the first was graded")
-        used.add(id(mine[0]))
-        source = mine[0].get("source", "")
-        program.cells.append((label, "".join(source) if isinstance(source, list) else str(source)))
-    return program
-
-
 def nbgrader_cases(lab: Lab) -> list:
-    """One case per nbgrader test cell: full points when the cell runs without an exception.
+    """One case per nbgrader test cell, worth its points (all or nothing, as in nbgrader).
 
-    All test cells share one :class:`NbgraderRun`, which replays the notebook in the grader in
-    order — context and test cells run here, answer cells bind the names they define to the
-    student's values — so state flows between cells as it does in nbgrader's single kernel.
+    The cell itself is decided by :mod:`edgekit.grading.replay` while the notebook runs; the
+    case only names it (for ``edgekit lab info``, the scores and the expected-values file).
     """
     from .cases import Case, equal
 
-    replayed, tests = [], []
-    for cell in lab.notebook().cells:
-        kind, qid = role(cell)
-        if kind in ("context", "answer", "test"):
-            if kind == "test":
-                tests.append((qid, len(replayed)))
-            replayed.append((kind, cell.source))
-    run = NbgraderRun(replayed)
-    return [Case(qid, "test cell", AssertCell(run, i), equal()) for qid, i in tests]
-
-
-class NbgraderRun:
-    """The notebook replayed in the grader, one cell at a time, in one trusted namespace."""
-
-    def __init__(self, cells: list[tuple[str, str]]):
-        self.cells, self.done, self.env = cells, 0, None
-
-    def run_to(self, index: int, ns: Any) -> None:
-        """Replay cells up to ``index`` (a test cell) and run it; raises what the test cell raises."""
-        from .judge import student_names
-        from .runcells import fresh_namespace, plain_python, run_cells
-
-        if self.env is None:
-            self.env = fresh_namespace()
-        while self.done <= index:
-            kind, source = self.cells[self.done]
-            self.done += 1
-            if kind == "answer":  # the names this answer defines now mean the student's values
-                self.env.update(student_names(source, ns))
-            elif kind == "context":
-                run_cells([("context", source)], self.env)
-            elif self.done - 1 == index:
-                exec(compile(plain_python(source), "<test cell>", "exec"), self.env)
-            else:  # an earlier test cell: already graded; replay it for the state it leaves
-                run_cells([("test", source)], self.env)
+    return [Case(qid, "test cell", TestCell(qid), equal()) for kind, qid in map(role, lab.notebook().cells)
+            if kind == "test"]
 
 
 @dataclass(frozen=True)
-class AssertCell:
-    """An nbgrader test cell, run in the grader by the shared :class:`NbgraderRun`."""
+class TestCell:
+    """An nbgrader test cell, named by its ``grade_id``; run by the judge, never called as a target."""
 
-    run: NbgraderRun
-    index: int
+    grade_id: str
 
     def __call__(self, ns: Any) -> Any:
-        self.run.run_to(self.index, ns)
-        return True
+        raise TypeError("an nbgrader test cell is decided while the notebook runs (edgekit.grading.replay)")
 
     def describe(self) -> str:
-        return "nbgrader test cell"
+        return f"nbgrader test cell {self.grade_id}"

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,15 @@ from . import sandbox, wire
 from .lab import Limits
 
 
-class StudentError(Exception):
-    """The student's code raised; the message is theirs."""
+from .errors import StudentError, StudentGone, from_reply  # noqa: F401  (StudentError: re-exported)
 
 
-class StudentGone(Exception):
-    """The student's process timed out, died, or broke the protocol."""
+class CellStopped(StudentGone):
+    """A top-level cell of the notebook hung or ended the process; ``index`` says which."""
+
+    def __init__(self, message: str, index: int | None):
+        super().__init__(message)
+        self.index = index
 
 
 class _Output:
@@ -61,6 +65,9 @@ class StudentProcess:
         self.out_fd, self.out_limit, self.out = out_fd, out_limit, None
         self.fence: dict = {}
         self.status: int | None = None
+        self.callbacks: dict[int, Any] = {}  # grader functions the student's code may call back
+        self.probe_open = False
+        self.replaying = False  # a test cell replays here: echo a call's prints, mirror its argument changes
 
     def drain(self) -> StudentProcess:
         """Start collecting the process's output (call after the last fork: threads and fork don't mix)."""
@@ -114,18 +121,94 @@ class StudentProcess:
         self.fence = self._recv(deadline)
         return self.fence
 
-    def run_program(self, cells: list[tuple[str, str]], deadline: float) -> list:
-        self._send({"op": "program", "cells": cells}, deadline)
-        return self._recv(deadline).get("cells", [])
+    def run_program(self, cells: list[dict], deadline: float, cell_s: float, skip: set[int] = frozenset(),
+                    probes: set[int] = frozenset(), on_probe=None) -> dict[int, dict]:
+        """Run the assembled cells in the student's process; returns ``{index: outcome}`` of each cell run.
 
-    def request(self, msg: dict, deadline: float) -> Any:
+        Each cell must finish within ``cell_s`` (and the whole submission by ``deadline``); a cell
+        that hangs or ends the process raises :class:`CellStopped` naming it. Before each cell in
+        ``probes`` the process forks a probe and ``on_probe(index)`` talks to it.
+        """
+        self._send({"op": "program", "cells": cells, "skip": sorted(skip), "probes": sorted(probes)}, deadline)
+        outcomes: dict[int, dict] = {}
+        current, until = None, deadline
+        while True:
+            try:
+                msg = self._recv(until)
+            except StudentGone as exc:
+                late = until < deadline and time.monotonic() >= until
+                reason = f"it did not finish within {cell_s:g} s" if late else str(exc)
+                raise CellStopped(reason, current) from None
+            op = msg.get("op")
+            if op == "cell":
+                current, until = int(msg["index"]), min(deadline, time.monotonic() + cell_s)
+            elif op == "done":
+                outcomes[int(msg["index"])] = msg
+                current, until = None, deadline
+            elif op == "probe":
+                index = int(msg["index"])
+                self.probe_open = True
+                try:
+                    if on_probe is not None:
+                        on_probe(index)
+                finally:
+                    if self.probe_open:
+                        self._send({"op": "end"}, deadline)
+                        while self._recv(deadline).get("op") != "probe-exit":
+                            pass
+                    self.probe_open = False
+            elif op == "ready":
+                return outcomes
+            else:
+                self.kill()
+                raise StudentGone(f"the student process broke the protocol (sent {str(op)[:40]!r})")
+
+    def request(self, msg: dict, deadline: float, args: tuple = ()) -> Any:
+        """Ask the student's process for a value; its errors are raised here as rebuilt exceptions.
+
+        While waiting, the student's code may call back a function of the grader's that was
+        passed to it (a test's lambda); those calls are answered here, in the grader.
+        """
         self._send(msg, deadline)
-        reply = self._recv(deadline)
+        while True:
+            reply = self._recv(deadline)
+            if reply.get("op") == "callback":
+                self._send(self._answer_callback(reply), deadline)
+                continue
+            if reply.get("op") == "probe-exit":  # the student's code ended the probe mid-request
+                self.probe_open = False
+                code = reply.get("code")
+                raise StudentGone(f"the student's code ended its process (exit code {code})")
+            break
+        if reply.get("stdout") and self.replaying:
+            sys.stdout.write(str(reply["stdout"]))
+        if reply.get("mutated") and self.replaying:
+            _apply_mutations(args, reply["mutated"], self)
         if not reply.get("ok"):
-            raise StudentError(str(reply.get("error", "unknown error"))[:2000])
+            raise from_reply(reply)
         if "handle" in reply:
             return Remote(self, int(reply["handle"]), str(reply.get("type", "?")), deadline)
-        return wire.decode(reply.get("value"))
+        return wire.decode(reply.get("value"), self._handle_hook(deadline))
+
+    def _handle_hook(self, deadline: float):
+        def hook(tag: str, v: dict, dec) -> Any:
+            if tag == "$handle":
+                return Remote(self, int(v["$handle"]), "object", deadline)
+            raise wire.WireError(f"unknown tag {tag!r}")
+
+        return hook
+
+    def _answer_callback(self, msg: dict) -> dict:
+        fn = self.callbacks.get(int(msg.get("id", -1)))
+        if fn is None:
+            return {"ok": False, "error": "no such callback", "mro": ["LookupError"]}
+        try:
+            hook = self._handle_hook(time.monotonic() + 60)
+            value = fn(*wire.decode(msg.get("args", {"$tuple": []}), hook), **wire.decode(msg.get("kwargs", {"$dict": []}), hook))
+            return {"ok": True, "value": encode_arg(value, self)}
+        except Exception as exc:  # the grader's own function raised: the student's code sees it
+            return {"ok": False, "message": str(exc)[:2000], "mro": [c.__name__ for c in type(exc).__mro__
+                                                                    if c.__module__ == "builtins"] or ["Exception"]}
 
     # -- ending ---------------------------------------------------------------------------------
 
@@ -175,29 +258,106 @@ def _zoo_cache() -> Path:
 
 
 class Remote:
-    """An object living in the student's process (a session, a class instance): usable, not data."""
+    """An object living in the student's process (a session, a class instance): usable, not data.
+
+    Calls, attribute reads, ``len``, iteration and indexing are answered by the student's process
+    and come back as data; comparisons and truth tests are deliberately not forwarded — an
+    ``__eq__`` that always says yes must not decide a test.
+    """
 
     def __init__(self, proc: StudentProcess, handle: int, type_name: str, deadline: float):
         self._proc, self._handle, self.type_name, self._deadline = proc, handle, type_name, deadline
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._proc.request({"op": "call", "handle": self._handle, "args": encode_arg(args),
-                                   "kwargs": encode_arg(kwargs)}, self._deadline)
+        return self._proc.request({"op": "call", "handle": self._handle, "args": encode_arg(args, self._proc),
+                                   "kwargs": encode_arg(kwargs, self._proc), "mutated": self._proc.replaying},
+                                  self._deadline, args)
 
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("__"):
             raise AttributeError(attr)
         return self._proc.request({"op": "get", "handle": self._handle, "attr": attr}, self._deadline)
 
+    def _op(self, fn: str, *args: Any) -> Any:
+        return self._proc.request({"op": "op", "fn": fn, "handle": self._handle,
+                                   "args": encode_arg(list(args), self._proc)}, self._deadline)
+
+    def __len__(self) -> int:
+        return int(self._op("len"))
+
+    def __iter__(self):
+        return iter(self._op("iter"))
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._op("getitem", key)
+
+    def __instancecheck__(self, obj: Any) -> bool:  # isinstance(p, Point): both the student's, asked there
+        if not isinstance(obj, Remote):
+            return False
+        return bool(self._proc.request({"op": "op", "fn": "isinstance", "handle": obj._handle,
+                                        "args": encode_arg([self], self._proc)}, self._deadline))
+
     def __repr__(self) -> str:
         return f"<{self.type_name} in the student's process>"
 
 
-def encode_arg(v: Any) -> Any:
-    """Arguments for the student's process: data, plus Obj/Ref/Remote as tags it resolves there."""
+def encode_arg(v: Any, proc: StudentProcess | None = None) -> Any:
+    """Arguments for the student's process: data, plus tags it resolves there — Obj/Ref/Remote, a
+    library object by its import path (``np.float32``), a grader function as a callback."""
     from .cases import to_wire
 
-    return to_wire(v, lambda x: {"$handle": x._handle} if isinstance(x, Remote) else None)
+    def extra(x: Any) -> Any:
+        if isinstance(x, Remote):
+            return {"$handle": x._handle}
+        if isinstance(x, (list, tuple, dict, set, frozenset, str, bytes, int, float, complex)) or x is None:
+            return None
+        path = _import_path(x)
+        if path:
+            return {"$import": path}
+        if callable(x) and proc is not None:
+            key = len(proc.callbacks) + 1
+            proc.callbacks[key] = x
+            return {"$callback": key, "name": str(getattr(x, "__name__", "callback"))[:60]}
+        return None
+
+    return to_wire(v, extra)
+
+
+def _import_path(x: Any) -> str | None:
+    """``"numpy:float32"`` for a class or function a library defines, when importing it gives it back."""
+    module, qual = getattr(x, "__module__", None), getattr(x, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qual, str) or module in ("__main__", "builtins") or "<" in qual:
+        return None
+    mod = sys.modules.get(module)
+    try:
+        found = mod
+        for part in qual.split("."):
+            found = getattr(found, part)
+    except AttributeError:
+        return None
+    return f"{module}:{qual}" if mod is not None and found is x else None
+
+
+def _apply_mutations(args: tuple, mutated: dict, proc: StudentProcess) -> None:
+    """Make the caller's lists, dicts and arrays look as the student's code left its copies."""
+    import numpy as np
+
+    try:
+        for key, enc in mutated.items():
+            i = int(key)
+            if i >= len(args):
+                continue
+            new, old = wire.decode(enc, proc._handle_hook(time.monotonic() + 60)), args[i]
+            if isinstance(old, np.ndarray) and isinstance(new, np.ndarray) and old.shape == new.shape:
+                if old.flags.writeable:
+                    old[...] = new
+            elif isinstance(old, (list, bytearray)) and isinstance(new, (list, bytes, bytearray)):
+                old[:] = new
+            elif isinstance(old, dict) and isinstance(new, dict):
+                old.clear()
+                old.update(new)
+    except (wire.WireError, ValueError, TypeError):
+        pass
 
 
 SAFE_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "PYTHONHASHSEED", "PYTHONIOENCODING", "OMP_NUM_THREADS",

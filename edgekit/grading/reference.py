@@ -20,7 +20,7 @@ from typing import Any
 from . import wire
 from .lab import Lab, LabError
 from .notebook import role
-from .runcells import fresh_namespace, run_cells
+from .kernel import Kernel
 
 
 @contextlib.contextmanager
@@ -50,27 +50,44 @@ def reference_namespace(lab: Lab) -> types.SimpleNamespace:
     nb = lab.notebook()
     cells = [(f"cell {i + 1}", c.source) for i, c in enumerate(nb.cells)
              if role(c)[0] in ("context", "answer")]
-    ns = fresh_namespace()
+    kernel = Kernel()  # the same runner as the student's process: magics, display, one namespace
     with contextlib.redirect_stdout(io.StringIO()):  # the reference's prints are not the instructor's output
-        errors = [(label, err) for label, err in run_cells(cells, ns) if err]
+        errors = [r for r in (kernel.run(label, source) for label, source in cells) if not r.ok]
     if errors:
-        label, err = errors[0]
-        raise LabError(f"lab {lab.id}: the reference solution fails in {label}:\n{err}")
+        raise LabError(f"lab {lab.id}: the reference solution fails in {errors[0].label}: {errors[0].error}")
+    ns = kernel.ns
     return types.SimpleNamespace(**{k: v for k, v in ns.items() if not k.startswith("__")})
+
+
+AUTOTEST = "__autotest__"  # key of the expanded nbgrader test cells in the expected-values file
+
+
+def autotest_sources(lab: Lab) -> dict[str, str]:
+    """``{cell index: source}`` of an nbgrader notebook's test cells whose ``### AUTOTEST`` lines
+    were expanded against the solution, as ``nbgrader generate_assignment`` does (empty if none)."""
+    from .autotest import expand_notebook, find_templates, has_directive, load_templates, namespace_executor
+
+    nb = lab.notebook()
+    if not any(c.cell_type == "code" and has_directive(c.source) for c in nb.cells):
+        return {}
+    with lab_workdir(lab):
+        sources = expand_notebook(nb.cells, namespace_executor({"__name__": "__main__"}),
+                                  load_templates(find_templates(lab.root)))
+    return {str(i): new for i, (c, new) in enumerate(zip(nb.cells, sources)) if new != c.source}
 
 
 def expected_values(lab: Lab, cases: list, public_only: bool = False) -> dict[str, Any]:
     """``{case key: encoded expected value}`` from the reference solution (JSON-ready)."""
-    from .notebook import AssertCell
+    from .notebook import TestCell
 
     out: dict[str, Any] = {}
     todo = [c for c in cases if (c.public or not public_only)]
-    if all(isinstance(c.target, AssertCell) for c in todo):
-        return {c.key: wire.encode(True) for c in todo}
+    if all(isinstance(c.target, TestCell) for c in todo):
+        return {c.key: wire.encode(True) for c in todo} | ({} if public_only else {AUTOTEST: autotest_sources(lab)})
     with lab_workdir(lab):
         ns = reference_namespace(lab)
         for c in todo:
-            if isinstance(c.target, AssertCell):
+            if isinstance(c.target, TestCell):
                 out[c.key] = wire.encode(True)
                 continue
             try:

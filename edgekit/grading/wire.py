@@ -15,6 +15,8 @@ function returns stays in the student's process and is referred to by a handle.
 from __future__ import annotations
 
 import base64
+import collections
+import functools
 import json
 import math
 import os
@@ -68,6 +70,9 @@ def _enc(v: Any, depth: int) -> Any:
         return {"$bytes": base64.b64encode(bytes(v)).decode("ascii")}
     if isinstance(v, list):
         return [_enc(x, depth + 1) for x in v]
+    if isinstance(v, tuple) and isinstance(getattr(type(v), "_fields", None), tuple):  # a namedtuple: keep its names
+        return {"$namedtuple": type(v).__name__, "fields": [str(f) for f in type(v)._fields],
+                "values": [_enc(x, depth + 1) for x in v]}
     if isinstance(v, tuple):
         return {"$tuple": [_enc(x, depth + 1) for x in v]}
     if isinstance(v, (set, frozenset)):
@@ -107,6 +112,12 @@ def _dec(v: Any, depth: int, hook=None) -> Any:
         return a[()] if v.get("scalar") else a
     if tag == "$tuple":
         return tuple(_dec(x, depth + 1, hook) for x in v["$tuple"])
+    if tag == "$namedtuple":
+        values = [_dec(x, depth + 1, hook) for x in v["values"]]
+        try:
+            return _namedtuple(str(v["$namedtuple"]), tuple(str(f) for f in v["fields"]))(*values)
+        except TypeError as exc:
+            raise WireError(f"bad namedtuple: {exc}") from None
     if tag == "$set":
         return {_dec(x, depth + 1, hook) for x in v["$set"]}
     if tag == "$dict":
@@ -127,6 +138,12 @@ def _dec(v: Any, depth: int, hook=None) -> Any:
     if hook is not None:  # the student side also resolves $obj/$ref/$handle argument tags
         return hook(tag, v, lambda x: _dec(x, depth + 1, hook))
     raise WireError(f"unknown tag {tag!r}")
+
+
+@functools.lru_cache(maxsize=256)
+def _namedtuple(name: str, fields: tuple[str, ...]) -> type:
+    """A namedtuple class made here from names only (ValueError for names that are not identifiers)."""
+    return collections.namedtuple(name, fields)
 
 
 def decode(data: Any, hook=None) -> Any:

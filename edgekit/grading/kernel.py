@@ -1,0 +1,145 @@
+"""Run notebook cells as Jupyter would, in this process: IPython's ``InteractiveShell``, no kernel.
+
+A Jupyter kernel is IPython behind ZMQ; starting one costs about a second per notebook. The
+shell itself runs in-process in milliseconds and gives the student's code the same semantics:
+line and cell magics (``%timeit``, ``%%time``), ``display``, ``_``, ``get_ipython()``, one
+namespace for every cell, and an error that stops only its own cell (``sys.exit()`` and a
+top-level ``KeyboardInterrupt`` included). The grader's student process, the reference
+solution and ``edgekit check`` all run notebooks through this one class.
+
+>>> k = Kernel()
+>>> [r.ok for r in (k.run("a", "x = 2\\n%time z = x + 1"), k.run("b", "y = x * 21"))]
+CPU times: ...
+[True, True]
+>>> k.ns["y"]
+42
+>>> r = k.run("cell 3", "def f(v):\\n    raise ValueError('negative')\\nf(-1)")
+----...
+ValueError: negative
+>>> r.ename, r.evalue, r.where
+('ValueError', 'negative', ['cell 3, line 3', 'cell 3, line 2, in f'])
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+_INPUT = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
+
+
+@dataclass
+class CellResult:
+    """What one cell did: ``ok``, or the exception's class, message and where it was raised."""
+
+    label: str
+    ok: bool = True
+    ename: str = ""
+    evalue: str = ""
+    where: list[str] = field(default_factory=list)  # "cell 5 (q1), line 3, in f", innermost last
+    mro: list[str] = field(default_factory=list)  # the exception's classes, most derived first
+
+    @property
+    def error(self) -> str | None:
+        """One line for feedback, or None: ``ValueError: negative (cell 3, line 2, in f)``."""
+        if self.ok:
+            return None
+        at = f" ({self.where[-1]})" if self.where else ""
+        return f"{self.ename}: {self.evalue}{at}" if self.evalue else f"{self.ename}{at}"
+
+
+def _shell_class():
+    from .._extras import require
+
+    require("IPython", extra="lab", purpose="running notebooks as Jupyter does")
+    from IPython.core.interactiveshell import InteractiveShell
+
+    return InteractiveShell
+
+
+class Kernel:
+    """One notebook's namespace and an IPython shell running cells in it.
+
+    ``execution`` sets ``NBGRADER_EXECUTION`` as nbgrader does (``"autograde"`` when grading,
+    ``"validate"`` when a student checks); None leaves the environment alone.
+    """
+
+    def __init__(self, ns: dict[str, Any] | None = None, execution: str | None = None, tracebacks: bool = True):
+        from traitlets.config import Config
+
+        config = Config()
+        config.HistoryManager.enabled = False  # no ~/.ipython/profile_default/history.sqlite
+        config.InteractiveShell.colors = "NoColor"
+        config.InteractiveShell.xmode = "Context"
+        main = sys.modules.get("__main__")
+        hooks = sys.displayhook, sys.excepthook
+        self.ns = ns if ns is not None else {}
+        self.ns.setdefault("__name__", "__main__")
+        self.shell = _shell_class()(config=config, user_ns=self.ns)
+        # the shell makes its namespace the process's __main__; the grader's own __main__
+        # (multiprocessing's spawn re-imports it) must survive a reference run
+        if main is not None:
+            sys.modules["__main__"] = main
+        sys.displayhook, sys.excepthook = hooks
+        if not tracebacks:  # the caller reports errors itself (edgekit check): no IPython traceback on stdout
+            self.shell._showtraceback = lambda *args, **kwargs: None
+        self.labels: dict[int, str] = {}
+        if execution:
+            os.environ["NBGRADER_EXECUTION"] = execution
+
+    def run(self, label: str, source: str) -> CellResult:
+        """Run one cell; an exception is reported, shown on stdout as in Jupyter, never raised."""
+        self.labels[self.shell.execution_count] = label
+        result = self.shell.run_cell(source, store_history=True, silent=False)
+        exc = result.error_before_exec or result.error_in_exec
+        if exc is None:
+            return CellResult(label)
+        return CellResult(label, False, type(exc).__name__, _message(exc), self.where(exc),
+                          [c.__name__ for c in type(exc).__mro__])
+
+    def where(self, exc: BaseException) -> list[str]:
+        """The traceback's frames that lie in notebook cells, named by cell label and line."""
+        import traceback
+
+        out = []
+        for frame in traceback.extract_tb(exc.__traceback__):
+            m = _INPUT.match(frame.filename or "")
+            if m and int(m.group(1)) in self.labels:
+                name = "" if frame.name == "<module>" else f", in {frame.name}"
+                out.append(f"{self.labels[int(m.group(1))]}, line {frame.lineno}{name}")
+        if isinstance(exc, SyntaxError) and exc.lineno:
+            out.append(f"{self.labels.get(self.shell.execution_count - 1, 'cell')}, line {exc.lineno}")
+        return out
+
+    def filename_label(self, filename: str) -> str | None:
+        """The cell label of a code object's filename (``<ipython-input-N-...>``), if it is a cell."""
+        m = _INPUT.match(filename or "")
+        return self.labels.get(int(m.group(1))) if m else None
+
+
+def python_of(source: str) -> str:
+    """A cell's IPython source as plain Python: magics become ``get_ipython()`` calls.
+
+    >>> python_of("%time x = 1")
+    "get_ipython().run_line_magic('time', 'x = 1')\\n"
+    """
+    _shell_class()
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(source)
+
+
+def warm() -> None:
+    """Import IPython now (about 0.4 s), so processes forked later start their shell in milliseconds."""
+    _shell_class()
+    import traitlets.config  # noqa: F401
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        return str(exc)[:2000]
+    except Exception:  # a student's exception whose __str__ raises
+        return f"<{type(exc).__name__} whose message cannot be shown>"
