@@ -89,6 +89,7 @@ class Kernel:
         self.labels: dict[int, str] = {}
         if execution:
             os.environ["NBGRADER_EXECUTION"] = execution
+            _seed()  # a notebook that draws random numbers without a seed gets the same ones every time
 
     def run(self, label: str, source: str) -> CellResult:
         """Run one cell; an exception is reported, shown on stdout as in Jupyter, never raised."""
@@ -136,6 +137,16 @@ def warm() -> None:
     """Import IPython now (about 0.4 s), so processes forked later start their shell in milliseconds."""
     _shell_class()
     import traitlets.config  # noqa: F401
+
+
+def _seed(value: int = 0) -> None:
+    """Seed Python's and numpy's global generators: the same submission, graded twice, draws the same
+    numbers (in the grader, in ``edgekit check`` and in the reference alike)."""
+    import random
+
+    random.seed(value)
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(value)
 
 
 def _message(exc: BaseException) -> str:

@@ -50,9 +50,12 @@ def reference_namespace(lab: Lab) -> types.SimpleNamespace:
     nb = lab.notebook()
     cells = [(f"cell {i + 1}", c.source) for i, c in enumerate(nb.cells)
              if role(c)[0] in ("context", "answer")]
-    kernel = Kernel()  # the same runner as the student's process: magics, display, one namespace
-    with contextlib.redirect_stdout(io.StringIO()):  # the reference's prints are not the instructor's output
-        errors = [r for r in (kernel.run(label, source) for label, source in cells) if not r.ok]
+    kernel = Kernel(execution="autograde")  # as the student's process runs it: magics, one namespace, seeded
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the reference's prints are not the instructor's output
+            errors = [r for r in (kernel.run(label, source) for label, source in cells) if not r.ok]
+    finally:
+        os.environ.pop("NBGRADER_EXECUTION", None)  # set for the notebook's sake, not this process's
     if errors:
         raise LabError(f"lab {lab.id}: the reference solution fails in {errors[0].label}: {errors[0].error}")
     ns = kernel.ns

@@ -26,7 +26,8 @@ def gradescope(record: dict) -> dict:
     """The Gradescope autograder format; our full record rides along in ``extra_data``."""
     tests = [{"name": t["name"], "number": str(i + 1), "score": t.get("score", 0.0),
               "max_score": t.get("max_score", 0.0), "status": t.get("status", "failed"),
-              "output": t.get("output", ""), "tags": [t["question"]], "visibility": t["visibility"]}
+              "output": t.get("output", ""), "tags": [t["question"]], "visibility": t["visibility"],
+              "extra_data": {k: t[k] for k in ("question", "weight", "disputed", "verdicts") if k in t}}
              for i, t in enumerate(record.get("tests", []))]
     notes = "\n".join(record.get("notes", []))
     return {"score": record.get("score", 0.0), "execution_time": record.get("execution_time", 0.0),
@@ -50,6 +51,8 @@ def feedback_html(record: dict, lab=None) -> str:
     rows = []
     for t in record.get("tests", []):
         mark = "✔" if t.get("status") == "passed" else "✘"
+        if t.get("disputed") or (t.get("extra_data") or {}).get("disputed"):
+            mark += " disputed"  # the notebook's own run and the grader's replay of this test cell disagree
         rows.append(f"<tr class='{t.get('status')}'><td>{mark}</td><td>{e(t['name'])}</td>"
                     f"<td>{t.get('score', 0):g} / {t.get('max_score', 0):g}</td><td><pre>{e(t.get('output', ''))}</pre></td></tr>")
     qrows = "".join(f"<tr><td>{e(q)}</td><td>{v['score']:g} / {v['max_score']:g}</td></tr>"
@@ -78,11 +81,13 @@ def grades_csv(records: list[dict], questions: list[str]) -> str:
     """One row per student: student, score, max_score, one column per question, status."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["student", "score", "max_score", *questions, "status"])
+    fidelity = any(r.get("disputed") for r in records)  # only then: nbgrader test cells the replay disputed
+    w.writerow(["student", "score", "max_score", *questions, "status"] + (["fidelity"] if fidelity else []))
     for r in sorted(records, key=lambda r: r["student"]):
         qs = r.get("questions", {})
         w.writerow([r["student"], f"{r.get('score', 0):g}", f"{r.get('max_score', 0):g}",
-                    *[f"{qs[q]['score']:g}" if q in qs else "" for q in questions], r.get("status", "")])
+                    *[f"{qs[q]['score']:g}" if q in qs else "" for q in questions], r.get("status", "")]
+                   + ([f"{r['disputed']} disputed" if r.get("disputed") else ""] if fidelity else []))
     return buf.getvalue()
 
 

@@ -42,6 +42,10 @@ class _Tee(io.TextIOBase):
 class Server:
     def __init__(self, req: int, resp: int, execution: str = "autograde"):
         self.req, self.resp = req, resp
+        # descriptors 1 and 2 are the output pipe; the parent's sys.stdout object may wrap another
+        # descriptor (a test runner's capture file), closed in this process
+        sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+        sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
         self.kernel = Kernel(execution=execution)
         self.ns = self.kernel.ns
         self.handles: dict[int, Any] = {}
