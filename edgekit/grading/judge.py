@@ -40,6 +40,7 @@ class Task:
     hide: list[str] = field(default_factory=list)
     isolate: bool = True
     questions: int = 1  # how many: each gets a fresh process if an earlier question crashed or hung one
+    notes: list[str] = field(default_factory=list)  # for the student's feedback, e.g. files left aside
 
 
 def sha256_file(path: str | Path) -> str:
@@ -151,7 +152,7 @@ def grade_with(spares: list[StudentProcess], task: Task) -> dict:
     from .notebook import read_notebook, splice
 
     record: dict[str, Any] = {"student": task.student, "sha256": submission_hash(task.submission),
-                              "status": "graded", "notes": [], "cells": [], "tests": [], "output": ""}
+                              "status": "graded", "notes": list(task.notes), "cells": [], "tests": [], "output": ""}
     used: list[StudentProcess] = []
     lab = None
     try:
