@@ -115,6 +115,8 @@ def _run_task(task: Task) -> int:
                 os._exit(1)
             signal.signal(signal.SIGINT, signal.default_int_handler)  # as before the worker ignored it
             grade(task)
+        except KeyboardInterrupt:  # Ctrl-C at the terminal: the grader stops the batch and says so
+            code = 130
         except BaseException:
             import traceback
 

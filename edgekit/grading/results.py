@@ -140,7 +140,7 @@ def summary_rows(records: list[dict], questions: list[str]) -> list[tuple[str, A
     n = len(records)
     if not n:
         return rows
-    rows.append(("mean score", f"{sum(r.get('score', 0) for r in records) / n:.2f} / {records[0].get('max_score', 0):g}"))
+    rows.append(("mean score", f"{sum(r.get('score', 0) for r in records) / n:.2f} / {max(r.get('max_score', 0) for r in records):g}"))
     for q in questions:
         mean = sum(r.get("questions", {}).get(q, {}).get("score", 0) for r in records) / n
         rows.append((f"  {q}", f"{mean:.2f}"))
