@@ -68,9 +68,12 @@ def pick_notebook(folder: Path, lab: Lab, marks: frozenset[str] | None = None) -
     notebooks = [p for p in entries if p.suffix.lower() == ".ipynb" and not _is_dir(p)]
     if not notebooks:
         return None, []
-    ranks = {p: _rank(p, lab, marks) for p in notebooks}
-    chosen = max(notebooks, key=ranks.__getitem__)
-    why = _why(ranks[chosen], lab)
+    if len(notebooks) == 1:  # nothing to choose between: no need to read it here
+        chosen, why = notebooks[0], "the only notebook"
+    else:
+        ranks = {p: _rank(p, lab, marks) for p in notebooks}
+        chosen = max(notebooks, key=ranks.__getitem__)
+        why = _why(ranks[chosen], lab)
     notes = []
     for p in entries:
         if p == chosen:
