@@ -84,7 +84,8 @@ def _die_with(grader: int) -> None:
 
     Linux: the kernel's parent-death signal (then a check, in case the grader died before it was
     set). Elsewhere: a thread polling the parent's pid. Judges and student processes chain the
-    same way (grader -> worker -> judge -> student), each dying with its parent.
+    same way (grader -> worker -> judge -> student), each dying with its parent. The kernel's
+    signal follows the *thread* that started the worker: grade_batch's caller, which outlives the pool.
     """
     from .sandbox import die_with_parent
 
