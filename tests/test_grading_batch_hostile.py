@@ -216,6 +216,7 @@ def broken(tmp_path_factory):
     remove_tree(env["TMPDIR"])  # chains a failing grader left: pytest's own cleanup recurses too
 
 
+@pytest.mark.slow  # a real `edgekit grade` run
 def test_deep_chains_in_scratch_and_debris_leave_the_batch_whole(broken):
     run, out = broken["run"], broken["out"]
     assert run.returncode == 0, run.stderr[-3000:]
@@ -232,6 +233,7 @@ def test_deep_chains_in_scratch_and_debris_leave_the_batch_whole(broken):
     assert _rows(out)["ref"]["score"] == "6"
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="judge.grade_with still removes scratch with shutil.rmtree (RecursionError "
                                        "on the chain): the lead switches it to cleanup.remove_tree")
 def test_a_deep_chain_costs_its_author_nothing(broken):
@@ -239,6 +241,7 @@ def test_a_deep_chain_costs_its_author_nothing(broken):
     assert (row["status"], row["score"]) == ("graded", "6"), row
 
 
+@pytest.mark.slow  # a real `edgekit grade` run
 def test_a_folder_named_like_an_output_file_is_refused_alone(broken):
     out = broken["out"]
     assert (out / "grades.csv").is_file()
@@ -248,6 +251,7 @@ def test_a_folder_named_like_an_output_file_is_refused_alone(broken):
     assert not (out / ".edgekit" / "records" / "grades.csv.json").exists(), "a refused folder gets no files"
 
 
+@pytest.mark.slow  # a real `edgekit grade` run
 def test_the_notebook_named_for_the_lab_is_graded_not_the_newer_stub(broken):
     out = broken["out"]
     assert _rows(out)["renamed"]["score"] == "6", _rows(out)["renamed"]
@@ -258,6 +262,7 @@ def test_the_notebook_named_for_the_lab_is_graded_not_the_newer_stub(broken):
     assert "Untitled.ipynb was not graded" in (out / "renamed" / "feedback.html").read_text()
 
 
+@pytest.mark.slow  # a real `edgekit grade` run
 def test_hidden_cases_show_name_and_pass_fail_only_by_default(broken):
     out = broken["out"]
     full = json.loads((out / ".edgekit" / "records" / "partial.json").read_text())
@@ -272,6 +277,7 @@ def test_hidden_cases_show_name_and_pass_fail_only_by_default(broken):
     assert shown["q1: three logits"]["output"] == "ok"  # a public case keeps its message
 
 
+@pytest.mark.slow  # a real `edgekit grade` run
 def test_feedback_full_shows_hidden_inputs_and_expected_values(tmp_path):
     lab = _lab(tmp_path, feedback="full")
     nbs = Notebooks(lab, tmp_path)
@@ -359,6 +365,7 @@ def _cgroups() -> set:
     return set(groups.iterdir()) if groups.is_dir() else set()
 
 
+@pytest.mark.slow  # a real `edgekit grade` run
 def test_ctrl_c_stops_the_batch_and_writes_what_was_graded(tmp_path):
     lab, subs, out = _slow_batch(tmp_path, 6, 2.0)
     groups = _cgroups()
@@ -398,6 +405,7 @@ def test_ctrl_c_stops_the_batch_and_writes_what_was_graded(tmp_path):
         _forget_cgroups(groups)
 
 
+@pytest.mark.slow  # a real `edgekit grade` run
 def test_kill_9_of_the_grader_takes_its_workers_judges_and_students_along(tmp_path):
     lab, subs, out = _slow_batch(tmp_path, 4, 5.0)
     groups = _cgroups()
