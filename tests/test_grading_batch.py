@@ -11,6 +11,7 @@ import pytest
 from edgekit.cli import main as cli
 from edgekit.grading import grade_batch, release
 from edgekit.grading.notebook import role
+from edgekit.grading.results import HIDDEN_FAILED
 
 DEMO = Path(__file__).parents[1] / "edgekit" / "grading" / "demo"
 NBGRADER = Path(__file__).parent / "fixtures" / "nbgrader" / "ps1.ipynb"
@@ -59,7 +60,10 @@ def test_gradescope_results_json(graded):
     assert t["q1: three logits"]["visibility"] == "visible"  # public case
     bad = t["q1: huge logits do not overflow"]
     assert bad["status"] == "failed" and bad["visibility"] == "after_due_date"
-    assert "got nan, expected 0.0900306" in bad["output"], bad["output"]  # the numbers, not just "failed"
+    assert bad["output"] == HIDDEN_FAILED, bad["output"]  # the default feedback policy: a hidden case's data stays hidden
+    full = json.loads((graded / "out" / ".edgekit" / "records" / "partial.json").read_text())  # the instructor's copy
+    mine = next(x for x in full["tests"] if x["name"] == bad["name"])
+    assert "got nan, expected 0.0900306" in mine["output"], mine["output"]  # the numbers, not just "failed"
     assert res["score"] == sum(x["score"] for x in res["tests"]) == 3.5
     assert res["extra_data"]["isolation"]["level"] in ("root", "userns", "rlimits-only")
 

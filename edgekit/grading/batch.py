@@ -7,6 +7,11 @@ Each worker process is started clean (``spawn``) and imports numpy, onnxruntime 
 Per submission it forks a judge, which forks the fenced student processes before it reads any
 test or expected value. A finished submission's files are on disk before the next one starts;
 re-running skips every student whose notebook (sha256) and lab (fingerprint) are unchanged.
+
+Workers die with the grader, even after ``kill -9`` (their judges and students with them), and
+Ctrl-C is the grader's alone: it stops the batch, abandons what is in flight, and still writes
+``grades.csv`` (a ``not graded`` row per submission left). Scratch folders are removed without
+recursion (:mod:`edgekit.grading.cleanup`): whatever a student left there, the next batch runs.
 """
 
 from __future__ import annotations
@@ -14,16 +19,24 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
-import shutil
+import signal
 import sys
 import tempfile
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cleanup import remove_tree
 from .judge import Task, submission_hash
 from .lab import Lab, LabError, load_lab
 from .results import atomic_write, grades_csv, read_record, write_student
+from .submissions import Submission, find_submissions
+
+__all__ = ["BatchResult", "Interrupted", "Submission", "find_submissions", "grade_batch"]
+CLEANUP_BUDGET_S = 30.0  # removing one scratch tree; what is left is reported and retried next run
 
 
 @dataclass
@@ -34,13 +47,26 @@ class BatchResult:
     graded: list[str] = field(default_factory=list)   # graded in this run
     skipped: list[str] = field(default_factory=list)  # unchanged since a previous run
     isolation: str = ""
+    not_graded: list[str] = field(default_factory=list)  # left when the run was interrupted
+    warnings: list[str] = field(default_factory=list)  # for the instructor: debris that could not be removed
 
     @property
-    def scores(self) -> dict[str, float]:
+    def scores(self) -> dict[str, float | None]:
         return {r["student"]: r.get("score", 0.0) for r in self.records}
 
 
-def _warm() -> None:
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`grade_batch`: ``grades.csv`` was written; ``result`` says what was not graded."""
+
+    def __init__(self, result: BatchResult):
+        super().__init__(f"interrupted: {len(result.not_graded)} submission(s) not graded")
+        self.result = result
+
+
+def _warm(grader: int) -> None:
+    """Worker start-up: die with the grader, leave Ctrl-C to it, import the heavy modules once."""
+    _die_with(grader)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader decides what Ctrl-C stops (grade_batch)
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per submission: workers already fill the cores
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import nbformat  # noqa: F401  (1-2 s to import: once per worker, not per submission)
@@ -56,15 +82,45 @@ def _warm() -> None:
     import edgekit.model  # noqa: F401
 
 
+def _die_with(grader: int) -> None:
+    """End this worker when the grader ends, even by ``kill -9``: otherwise it grades on, unseen.
+
+    Linux: the kernel's parent-death signal (then a check, in case the grader died before it was
+    set). Elsewhere: a thread polling the parent's pid. Judges and student processes chain the
+    same way (grader -> worker -> judge -> student), each dying with its parent. The kernel's
+    signal follows the *thread* that started the worker: grade_batch's caller, which outlives the pool.
+    """
+    from .sandbox import die_with_parent
+
+    die_with_parent()
+    if os.getppid() != grader:
+        os._exit(1)
+    if not sys.platform.startswith("linux"):
+        def watch() -> None:
+            while os.getppid() == grader:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True, name="edgekit-watchdog").start()
+
+
 def _run_task(task: Task) -> int:
     """In a warm worker: fork a judge for this one submission, so the worker never holds secrets."""
+    worker = os.getpid()
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
             from .judge import grade
+            from .sandbox import die_with_parent
 
+            die_with_parent()  # the judge dies with its worker, its students with it
+            if os.getppid() != worker:
+                os._exit(1)
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # as before the worker ignored it
             grade(task)
+        except KeyboardInterrupt:  # Ctrl-C at the terminal: the grader stops the batch and says so
+            code = 130
         except BaseException:
             import traceback
 
@@ -74,20 +130,6 @@ def _run_task(task: Task) -> int:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
-
-
-def find_submissions(root: Path, lab: Lab) -> dict[str, Path | None]:
-    """``{student: notebook}`` from ``root/<student>/*.ipynb``; None when a folder has no notebook."""
-    if not root.is_dir():
-        raise LabError(f"submissions folder {root} does not exist; expected {root}/<student_id>/<notebook>.ipynb")
-    found: dict[str, Path | None] = {}
-    # a symlinked folder is not followed (it could point anywhere); a symlinked notebook is found
-    # here and refused by the judge as "unreadable", so the student sees why
-    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")):
-        nbs = sorted(d.glob("*.ipynb"))
-        preferred = [p for p in nbs if p.stem == lab.id]
-        found[d.name] = (preferred or nbs or [None])[0]
-    return found
 
 
 def _git_dirs(start: Path) -> list[Path]:
@@ -106,14 +148,22 @@ def _git_dirs(start: Path) -> list[Path]:
     return []
 
 
-def _clean_debris() -> None:
-    """Scratch folders and cgroups left by a grader that was killed (SIGKILL cannot clean up)."""
+def _clean_debris() -> list[str]:
+    """Scratch folders and cgroups left by a grader that was killed (SIGKILL cannot clean up).
+
+    The folders hold what students' code wrote: removed without recursion, within a time budget
+    (:func:`edgekit.grading.cleanup.remove_tree`). Returns what could not be removed.
+    """
     import re
 
+    problems = []
+    deadline = time.monotonic() + CLEANUP_BUDGET_S
     for d in Path(tempfile.gettempdir()).glob("edgekit-grade-*"):
         m = re.match(r"edgekit-grade-(\d+)-", d.name)
         if m and not _alive(int(m.group(1))):
-            shutil.rmtree(d, ignore_errors=True)
+            removal = remove_tree(d, max(1.0, deadline - time.monotonic()))
+            if not removal.complete:
+                problems.append(f"debris of an earlier run: {removal}")
     from .sandbox import CGROUP_PIDS
 
     for g in (CGROUP_PIDS / "edgekit").glob("*") if (CGROUP_PIDS / "edgekit").is_dir() else []:
@@ -121,6 +171,7 @@ def _clean_debris() -> None:
             g.rmdir()  # only empty groups go; one in use by another grader refuses
         except OSError:
             pass
+    return problems
 
 
 def _alive(pid: int) -> bool:
@@ -146,14 +197,23 @@ def expected_file(lab: Lab, out: Path, cases) -> Path:
 def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, *, jobs: int | None = None,
                 force: bool = False, scheduler: str | None = None, isolate: bool = True,
                 hide: list[str | Path] = (), progress: bool = True) -> BatchResult:
-    """Grade every submission; see the module docstring. Returns all records (old and new)."""
+    """Grade every submission; see the module docstring. Returns all records (old and new).
+
+    Ctrl-C stops taking new submissions and abandons the ones in flight (their worker, judge and
+    student processes are killed; running the same command again grades them), writes
+    ``grades.csv`` with a ``not graded`` row for each, and raises :class:`Interrupted`.
+    """
     lab = load_lab(lab_path)
     out, submissions = Path(out).resolve(), Path(submissions).resolve()
+    csv_path = out / "grades.csv"
+    if csv_path.exists() and not csv_path.is_file():
+        raise LabError(f"{csv_path} exists and is not a file (a folder left by an earlier run?); "
+                       f"remove it so grades.csv can be written")
     cases = lab.cases()  # fail early on a broken tests.py, before touching any submission
     expected = expected_file(lab, out, cases)
     found = find_submissions(submissions, lab)
     fingerprint = lab.fingerprint()
-    _clean_debris()
+    warnings = _clean_debris()
     scratch_root = Path(tempfile.mkdtemp(prefix=f"edgekit-grade-{os.getpid()}-")).resolve()
     # what student code must never see: this lab (and its siblings), other submissions, grades, scratch
     secret = [lab.root.resolve(), submissions, out, scratch_root, *[Path(h).resolve() for h in hide]]
@@ -162,38 +222,97 @@ def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, 
                                        if p.is_dir() and p != lab.root):
         secret.append(lab.root.parent.resolve())
     tasks, records, skipped = [], {}, []
-    for student, nb in found.items():
-        if nb is None:
-            rec = {"student": student, "lab": lab.id, "status": "missing", "score": 0.0, "max_score": lab.max_score,
-                   "questions": {q.id: {"score": 0.0, "max_score": q.points} for q in lab.auto_questions},
-                   "notes": ["no .ipynb file in the submission folder"], "tests": [], "fingerprint": fingerprint}
-            write_student(out / student, rec)
-            records[student] = rec
+    for student, sub in found.items():
+        if sub.refused or sub.notebook is None:
+            records[student] = _unmarked(lab, sub, fingerprint)
+            if not sub.refused:  # a refused folder's name is an output file's: nothing is written for it
+                write_student(out / student, records[student], lab)
             continue
         old = None if force else read_record(out / student)
-        if old and old.get("sha256") == submission_hash(nb) and old.get("fingerprint") == fingerprint:
+        if old and old.get("sha256") == submission_hash(sub.notebook) and old.get("fingerprint") == fingerprint:
             records[student] = old
             skipped.append(student)
             continue
-        tasks.append(Task(lab=str(lab_path), submission=str(nb), student=student, out=str(out),
+        tasks.append(Task(lab=str(lab_path), submission=str(sub.notebook), student=student, out=str(out),
                           scratch=str(scratch_root / student), expected=str(expected), limits=lab.limits,
-                          hide=[str(p) for p in secret], isolate=isolate, questions=len(lab.questions)))
+                          hide=[str(p) for p in secret], isolate=isolate, questions=len(lab.questions),
+                          notes=list(sub.notes)))
     graded: list[str] = []
+    interrupted = False
     try:
         if scheduler:
             from .remote import run_on_dask
 
+            by_student = {t.student: t for t in tasks}
             for rec in run_on_dask(scheduler, tasks, _progress(progress, len(tasks))):
+                task = by_student[rec["student"]]
+                if task.notes:  # the remote judge did not know them: add them, and write the files again
+                    rec["notes"] = task.notes + [n for n in rec.get("notes", []) if n not in task.notes]
+                write_student(out / rec["student"], rec, lab)  # also keeps the full record for the instructor
                 records[rec["student"]] = rec
                 graded.append(rec["student"])
         else:
             _run_local(tasks, jobs or os.cpu_count() or 1, records, graded, progress)
-    finally:  # also on Ctrl-C: the grades of everything finished so far
-        shutil.rmtree(scratch_root, ignore_errors=True)
-        rows = [records[s] for s in sorted(records)]
-        atomic_write(out / "grades.csv", grades_csv(rows, [q.id for q in lab.questions]))
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:  # also on Ctrl-C or a crash: the grades of everything finished so far
+        with _sigint_held():  # a second Ctrl-C must not cut grades.csv in half
+            removal = remove_tree(scratch_root, CLEANUP_BUDGET_S)
+            if not removal.complete:
+                warnings.append(f"scratch folder: {removal}")
+            not_graded = []
+            for task in tasks:
+                if task.student not in records:  # finished just before the interruption, or not at all
+                    rec = read_record(out / task.student)
+                    if rec is None or rec.get("sha256") != submission_hash(task.submission):
+                        rec = _not_graded(lab, task.student)
+                        not_graded.append(task.student)
+                    records[task.student] = rec
+            rows = [records[s] for s in sorted(records)]
+            atomic_write(csv_path, grades_csv(rows, [q.id for q in lab.questions]))
     iso = {str(r["isolation"].get("level")) for r in records.values() if r.get("isolation")}
-    return BatchResult(lab.id, out, [records[s] for s in sorted(records)], graded, skipped, ",".join(sorted(iso)))
+    result = BatchResult(lab.id, out, [records[s] for s in sorted(records)], graded, skipped, ",".join(sorted(iso)),
+                         not_graded, warnings)
+    if interrupted:
+        raise Interrupted(result)
+    return result
+
+
+def _unmarked(lab: Lab, sub: Submission, fingerprint: str) -> dict:
+    """The record of a folder with no notebook (``missing``, score 0) or a refused one (no score)."""
+    if sub.refused:
+        return {"student": sub.student, "lab": lab.id, "status": "refused", "score": None,
+                "max_score": lab.max_score, "questions": {}, "notes": [sub.refused], "tests": []}
+    return {"student": sub.student, "lab": lab.id, "status": "missing", "score": 0.0, "max_score": lab.max_score,
+            "questions": {q.id: {"score": 0.0, "max_score": q.points} for q in lab.auto_questions},
+            "notes": ["no .ipynb file in the submission folder"] + sub.notes, "tests": [], "fingerprint": fingerprint}
+
+
+def _not_graded(lab: Lab, student: str) -> dict:
+    """A row for a student the interrupted run did not reach: no score (an empty cell, not a 0)."""
+    return {"student": student, "lab": lab.id, "status": "not graded", "score": None, "max_score": lab.max_score,
+            "questions": {}, "notes": ["grading was interrupted before this submission was graded"], "tests": []}
+
+
+@contextmanager
+def _sigint_held(reraise: bool = False):
+    """Hold Ctrl-C until the block is done, then raise it if ``reraise`` (else it is dropped).
+
+    A handler, not a signal mask: the signal may be delivered to any thread, its handler always
+    runs in the main one.
+    """
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield  # SIGINT ignored (nohup), or someone else's handler: leave it alone
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if held and reraise:
+        raise KeyboardInterrupt
 
 
 def _progress(enabled: bool, total: int):
@@ -224,24 +343,43 @@ def _run_local(tasks: list[Task], jobs: int, records: dict, graded: list, progre
         raise LabError("grading needs os.fork (Linux, or macOS with weaker isolation); on Windows use WSL, "
                        "or let students self-check with `edgekit check`")
     ctx = mp.get_context("spawn")  # clean workers: never a copy of this process, which knows the answers
-    with _progress(progress, len(tasks)) as advance, ProcessPoolExecutor(
-            max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=_warm) as pool:
-        futures = {pool.submit(_run_task, t): t for t in tasks}
-        for fut in as_completed(futures):
-            task = futures[fut]
-            try:
-                code = fut.result()
-            except Exception as exc:  # a worker died: record it and go on
-                code = f"worker failed: {exc}"
-            rec = read_record(Path(task.out) / task.student)
-            if rec is None or rec.get("sha256") != submission_hash(task.submission):
-                rec = {"student": task.student, "status": "error", "score": 0.0, "questions": {}, "tests": [],
-                       "notes": [f"the grader crashed on this submission (exit {code}); it was not graded"],
-                       "sha256": "", "max_score": 0.0}
-                write_student(Path(task.out) / task.student, rec)
-            records[task.student] = rec
-            graded.append(task.student)
-            advance()
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=_warm,
+                               initargs=(os.getpid(),))
+    try:
+        with _progress(progress, len(tasks)) as advance:
+            with _sigint_held(reraise=True):  # workers start here: none half-started, unknown to the pool
+                futures = {pool.submit(_run_task, t): t for t in tasks}
+            for fut in as_completed(futures):
+                task = futures[fut]
+                try:
+                    code = fut.result()
+                except Exception as exc:  # a worker died: record it and go on
+                    code = f"worker failed: {exc}"
+                rec = read_record(Path(task.out) / task.student)
+                if rec is None or rec.get("sha256") != submission_hash(task.submission):
+                    rec = {"student": task.student, "status": "error", "score": 0.0, "questions": {}, "tests": [],
+                           "notes": [f"the grader crashed on this submission (exit {code}); it was not graded"],
+                           "sha256": "", "max_score": 0.0}
+                    write_student(Path(task.out) / task.student, rec)
+                records[task.student] = rec
+                graded.append(task.student)
+                advance()
+    except BaseException:  # Ctrl-C (or a bug here): abandon the submissions in flight, now
+        with _sigint_held():
+            _kill_workers(pool)
+        raise
+    finally:
+        with _sigint_held():
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGKILL the pool's workers; each one's judge and student processes die with it (parent-death signal)."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):  # Python 3.14 has pool.kill_workers()
+        try:
+            proc.kill()
+        except (OSError, ValueError):
+            pass
 
 
 if __name__ == "__main__":  # pragma: no cover

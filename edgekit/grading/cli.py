@@ -40,25 +40,44 @@ def cmd_check(args) -> int:
 
 
 def cmd_grade(args) -> int:
+    import signal
+
     from rich.console import Console
     from rich.table import Table
 
-    from .batch import grade_batch
+    from .batch import Interrupted, grade_batch
     from .results import summary_rows
 
     console = Console(stderr=True)
     if sys.platform != "linux" and not args.no_isolation:
         console.print("[yellow]warning:[/] full isolation (namespaces, read-only mounts) needs Linux; "
                       "here submissions run with resource limits only")
-    res = grade_batch(args.lab, args.submissions, args.out, jobs=args.jobs, force=args.force,
-                      scheduler=args.scheduler, isolate=not args.no_isolation, hide=args.hide or [])
-    questions = list(res.records[0].get("questions", {})) if res.records else []
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # `kill` and job schedulers: stop as Ctrl-C does
+        signal.signal(signal.SIGTERM, lambda signum, frame: signal.default_int_handler(signum, frame))
+    try:
+        res = grade_batch(args.lab, args.submissions, args.out, jobs=args.jobs, force=args.force,
+                          scheduler=args.scheduler, isolate=not args.no_isolation, hide=args.hide or [])
+    except Interrupted as stop:
+        res = stop.result
+        for w in res.warnings:
+            console.print(f"[yellow]warning:[/] {w}")
+        console.print(f"[red]interrupted:[/] {len(res.graded)} graded now, {len(res.skipped)} unchanged (kept), "
+                      f"{len(res.not_graded)} not graded (status 'not graded', no score) in {res.out / 'grades.csv'}; "
+                      "run the same command again to grade the rest")
+        return 130
+    questions = next((list(r["questions"]) for r in res.records if r.get("questions")), [])
     table = Table(title=f"{res.lab}: {len(res.graded)} graded now, {len(res.skipped)} unchanged (kept)")
     table.add_column("")
     table.add_column("value", justify="right")
     for k, v in summary_rows(res.records, questions):
         table.add_row(k, str(v))
     console.print(table)
+    for w in res.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+    refused = [r["student"] for r in res.records if r.get("status") == "refused"]
+    if refused:
+        console.print(f"[yellow]warning:[/] not graded, folder name taken by an output file: {', '.join(refused)} "
+                      "(rename these folders and grade again)")
     if res.isolation and "root" not in res.isolation and "userns" not in res.isolation:
         console.print(f"[yellow]warning:[/] isolation level {res.isolation}: see labs/README.md (threat model)")
     console.print(f"grades: {res.out / 'grades.csv'}; per student: {res.out}/<student>/results.json, feedback.html")

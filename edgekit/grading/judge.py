@@ -20,6 +20,7 @@ from typing import Any
 
 from . import wire
 from .lab import Limits
+from .cleanup import remove_tree
 from .errors import StudentGone, describe
 from .process import CellStopped, Remote, StudentProcess
 
@@ -273,7 +274,9 @@ def grade_with(spares: list[StudentProcess], task: Task) -> dict:
         text, limit = "\n".join(t for t, _ in outputs if t), limits.output_kb * 1024
         dropped = sum(n for _, n in outputs) + max(0, len(text) - limit)  # several processes: bound the total
         record["output"] = text[:limit] + (f"\n[... {dropped:,} more bytes of output not kept]\n" if dropped else "")
-        shutil.rmtree(scratch, ignore_errors=True)
+        left = remove_tree(scratch)  # never recursion: a student can leave a 5000-level chain behind
+        if left.problems:
+            record["notes"].append(f"the scratch folder could not be fully removed: {left.problems[0]}")
     _score(record, lab)
     record["execution_time"] = round(time.perf_counter() - t0, 3)
     from .results import write_student

@@ -71,6 +71,7 @@ class Lab:
     limits: Limits = field(default_factory=Limits)
     minutes: int | None = None
     format: str = "edgekit"  # or "nbgrader"
+    feedback: str = "summary"  # hidden cases in students' feedback: "summary" (name, pass/fail) or "full"
 
     @property
     def max_score(self) -> float:
@@ -171,7 +172,10 @@ def load_lab(path: str | Path) -> Lab:
               notebook_path=root / meta.get("notebook", "lab.ipynb"), questions=questions,
               number=meta.get("number"), tests_path=root / meta.get("tests", "tests.py"),
               files=list(meta.get("files", [])), limits=Limits(**meta.get("limits", {})),
-              minutes=meta.get("minutes"))
+              minutes=meta.get("minutes"), feedback=str(meta.get("feedback", "summary")))
+    if lab.feedback not in ("summary", "full"):
+        raise LabError(f"{manifest}: feedback = {lab.feedback!r}; allowed: \"summary\" (hidden cases show their "
+                       f"name and pass/fail, the default) or \"full\" (also their inputs and expected values)")
     for p in [lab.notebook_path] + [root / f for f in lab.files]:
         if not p.is_file():
             raise LabError(f"{manifest}: file {p} is listed but does not exist")

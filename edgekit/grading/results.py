@@ -2,6 +2,13 @@
 
 Every file is written to a temporary name and renamed into place, so a reader — or a grading run
 resumed after a kill — sees either the old file or the new one, never half of one.
+
+What students see follows the lab's ``feedback`` policy: under ``"summary"`` (the default) a
+hidden case shows its name and pass/fail only — its message holds its inputs and expected values,
+which would let a class collect the hidden tests. ``feedback.html`` and ``results.json`` (all of
+it: Gradescope shows each test's ``output`` after the due date, and the file may be handed to
+students) carry the student's view; the full record is kept for the instructor alone in
+``OUT/.edgekit/records/<student>.json``, which a resumed run reads back.
 """
 
 from __future__ import annotations
@@ -22,6 +29,27 @@ def atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+HIDDEN_FAILED = "failed (a hidden test: its inputs and expected values are not shown)"
+
+
+def student_view(record: dict, policy: str = "summary") -> dict:
+    """The record as a student may see it under the lab's ``feedback`` policy ("summary" or "full")."""
+    if policy == "full":
+        return record
+    tests = []
+    for t in record.get("tests", []):
+        if t.get("visibility") != "visible":  # a hidden case
+            passed = t.get("status", "passed" if t.get("passed") else "failed") == "passed"
+            t = {**t, "output": "passed" if passed else HIDDEN_FAILED}
+        tests.append(t)
+    return {**record, "tests": tests}
+
+
+def instructor_file(student_dir: Path) -> Path:
+    """Where the full record of a student is kept, beside (not inside) the student's own folder."""
+    return student_dir.parent / ".edgekit" / "records" / f"{student_dir.name}.json"
+
+
 def gradescope(record: dict) -> dict:
     """The Gradescope autograder format; our full record rides along in ``extra_data``."""
     tests = [{"name": t["name"], "number": str(i + 1), "score": t.get("score", 0.0),
@@ -37,12 +65,20 @@ def gradescope(record: dict) -> dict:
 
 
 def read_record(student_dir: Path) -> dict | None:
-    """The record a previous run wrote, or None when absent or unreadable."""
+    """The record a previous run wrote (the instructor's full copy when it matches), or None."""
     try:
-        return json.loads((student_dir / "results.json").read_text(encoding="utf-8"))["extra_data"] | {
-            "tests": json.loads((student_dir / "results.json").read_text(encoding="utf-8"))["tests"]}
+        res = json.loads((student_dir / "results.json").read_text(encoding="utf-8"))
+        record = res["extra_data"] | {"tests": res["tests"]}
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    try:
+        full = json.loads(instructor_file(student_dir).read_text(encoding="utf-8"))
+        if isinstance(full, dict) and full.get("sha256") == record.get("sha256") and \
+                full.get("fingerprint") == record.get("fingerprint"):
+            return full
+    except (OSError, ValueError):
+        pass
+    return record
 
 
 def feedback_html(record: dict, lab=None) -> str:
@@ -73,32 +109,43 @@ tr.passed td:first-child{{color:#080}}tr.failed td:first-child{{color:#b00}}pre{
 
 
 def write_student(student_dir: Path, record: dict, lab=None) -> None:
-    atomic_write(student_dir / "feedback.html", feedback_html(record, lab))
-    atomic_write(student_dir / "results.json", json.dumps(gradescope(record), indent=1, default=str))  # last: marks done
+    """The student's files under the lab's feedback policy (no lab: "summary"), and the instructor's copy."""
+    view = student_view(record, getattr(lab, "feedback", "summary"))
+    atomic_write(student_dir / "feedback.html", feedback_html(view, lab))
+    atomic_write(instructor_file(student_dir), json.dumps(record, indent=1, default=str))
+    atomic_write(student_dir / "results.json", json.dumps(gradescope(view), indent=1, default=str))  # last: marks done
 
 
 def grades_csv(records: list[dict], questions: list[str]) -> str:
-    """One row per student: student, score, max_score, one column per question, status."""
+    """One row per student: student, score, max_score, one column per question, status.
+
+    A student with no grade (status ``refused`` or ``not graded``) has empty score cells, not 0:
+    gradebook imports leave an empty cell alone, where a 0 would be recorded as a grade.
+    """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     fidelity = any(r.get("disputed") for r in records)  # only then: nbgrader test cells the replay disputed
     w.writerow(["student", "score", "max_score", *questions, "status"] + (["fidelity"] if fidelity else []))
     for r in sorted(records, key=lambda r: r["student"]):
         qs = r.get("questions", {})
-        w.writerow([r["student"], f"{r.get('score', 0):g}", f"{r.get('max_score', 0):g}",
+        score = r.get("score", 0)  # None: not graded (refused, interrupted): an empty cell, which imports skip
+        w.writerow([r["student"], "" if score is None else f"{score:g}", f"{r.get('max_score', 0):g}",
                     *[f"{qs[q]['score']:g}" if q in qs else "" for q in questions], r.get("status", "")]
                    + ([f"{r['disputed']} disputed" if r.get("disputed") else ""] if fidelity else []))
     return buf.getvalue()
 
 
 def summary_rows(records: list[dict], questions: list[str]) -> list[tuple[str, Any]]:
-    n = len(records)
-    if not n:
+    if not records:
         return [("submissions", 0)]
-    rows: list[tuple[str, Any]] = [("submissions", n)]
+    rows: list[tuple[str, Any]] = [("submissions", len(records))]
     for status in sorted({r.get("status", "") for r in records}):
         rows.append((f"  {status}", sum(r.get("status") == status for r in records)))
-    rows.append(("mean score", f"{sum(r.get('score', 0) for r in records) / n:.2f} / {records[0].get('max_score', 0):g}"))
+    records = [r for r in records if r.get("score", 0) is not None]  # means over the graded ones
+    n = len(records)
+    if not n:
+        return rows
+    rows.append(("mean score", f"{sum(r.get('score', 0) for r in records) / n:.2f} / {max(r.get('max_score', 0) for r in records):g}"))
     for q in questions:
         mean = sum(r.get("questions", {}).get(q, {}).get("score", 0) for r in records) / n
         rows.append((f"  {q}", f"{mean:.2f}"))
