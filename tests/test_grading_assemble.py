@@ -112,3 +112,56 @@ def test_self_check_assembles_the_students_notebook_alone_with_the_same_skips(tm
     prog = assemble(None, nb)
     assert [c.kind for c in prog.cells] == ["context", "answer", "check", "answer", "check", "answer", "check", "context"]
     assert [c.kind for c in prog.runnable] == ["context", "answer", "answer", "answer", "context"]
+
+
+def test_an_added_helper_cell_counts_in_check_edgekit_check_and_grade_alike(tmp_path):
+    """One program for all three: a helper in a cell of the student's own is defined everywhere."""
+    import json
+
+    from edgekit.grading import check_notebook, grade_batch
+    from edgekit.grading.check import _Globals, run_checks
+    from edgekit.grading.kernel import Kernel
+
+    nb = _released(tmp_path)
+    src = {role(c)[1]: c.source for c in read_notebook(DEMO / "lab.ipynb").cells if role(c)[0] == "answer"}
+    for c in nb.cells:
+        if role(c)[0] == "answer":
+            c.source = src[role(c)[1]]
+    q2 = _answer(nb, "q2")
+    q2.source = "def to_nchw(image):\n    return bgr_free(image)"  # uses a helper from the student's own cell
+    nb.cells.insert(nb.cells.index(q2), _code(
+        "def bgr_free(image):\n    x = image.astype(np.float32) / 255.0\n    return x.transpose(2, 0, 1)[None]"))
+    path = tmp_path / "rel" / "lab00-demo.ipynb"
+    nbformat.write(nb, path)
+    # edgekit check: runs the saved notebook
+    assert all(r.passed for r in check_notebook(path)), [str(r) for r in check_notebook(path)]
+    # check() in Jupyter: the kernel's own namespace after running the cells
+    kernel = Kernel(tracebacks=False)
+    for cell in assemble(None, nb).runnable:
+        assert kernel.run(cell.label, cell.source).ok, cell.label
+    results = run_checks(json.loads((tmp_path / "rel" / "lab00-demo.checks.json").read_text()),
+                         _Globals(kernel.ns), ["q2"])
+    assert results and all(r.passed for r in results), [str(r) for r in results]
+    # edgekit grade: full marks, the same submission five times over gives the same scores
+    for i in range(5):
+        (tmp_path / "subs" / f"s{i}").mkdir(parents=True)
+        nbformat.write(nb, tmp_path / "subs" / f"s{i}" / "lab00-demo.ipynb")
+    res = grade_batch(DEMO, tmp_path / "subs", tmp_path / "out", jobs=2, progress=False)
+    assert set(res.scores.values()) == {6.0}, res.scores
+
+
+def test_grading_is_deterministic_for_a_notebook_that_draws_random_numbers(tmp_path):
+    from edgekit.grading import grade_batch
+
+    nb = _released(tmp_path)
+    src = {role(c)[1]: c.source for c in read_notebook(DEMO / "lab.ipynb").cells if role(c)[0] == "answer"}
+    for c in nb.cells:
+        if role(c)[0] == "answer":
+            c.source = src[role(c)[1]]
+    # a top-k that is right only when an unseeded draw falls one way: luck must not change between runs
+    _answer(nb, "q3").source = src["q3"] + "\nimport random\nif random.random() < 0.5:\n    top_k = None\n"
+    for i in range(5):
+        (tmp_path / "subs" / f"s{i}").mkdir(parents=True)
+        nbformat.write(nb, tmp_path / "subs" / f"s{i}" / "lab00-demo.ipynb")
+    res = grade_batch(DEMO, tmp_path / "subs", tmp_path / "out", jobs=2, progress=False)
+    assert len(set(res.scores.values())) == 1, res.scores

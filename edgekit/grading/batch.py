@@ -194,15 +194,24 @@ def expected_file(lab: Lab, out: Path, cases) -> Path:
     return path
 
 
+POLICIES = ("strict", "nbgrader")
+
+
 def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, *, jobs: int | None = None,
                 force: bool = False, scheduler: str | None = None, isolate: bool = True,
-                hide: list[str | Path] = (), progress: bool = True) -> BatchResult:
+                hide: list[str | Path] = (), progress: bool = True, nbgrader_policy: str = "strict") -> BatchResult:
     """Grade every submission; see the module docstring. Returns all records (old and new).
+
+    ``nbgrader_policy`` decides nbgrader test cells whose two runs disagree (see
+    :mod:`edgekit.grading.replay`): ``"strict"`` gives them no points, ``"nbgrader"`` the points
+    the student's own notebook earns, as nbgrader would.
 
     Ctrl-C stops taking new submissions and abandons the ones in flight (their worker, judge and
     student processes are killed; running the same command again grades them), writes
     ``grades.csv`` with a ``not graded`` row for each, and raises :class:`Interrupted`.
     """
+    if nbgrader_policy not in POLICIES:
+        raise LabError(f"nbgrader policy {nbgrader_policy!r} is not one of {', '.join(POLICIES)}")
     lab = load_lab(lab_path)
     out, submissions = Path(out).resolve(), Path(submissions).resolve()
     csv_path = out / "grades.csv"
@@ -229,14 +238,15 @@ def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, 
                 write_student(out / student, records[student], lab)
             continue
         old = None if force else read_record(out / student)
-        if old and old.get("sha256") == submission_hash(sub.notebook) and old.get("fingerprint") == fingerprint:
+        if (old and old.get("sha256") == submission_hash(sub.notebook) and old.get("fingerprint") == fingerprint
+                and (lab.format != "nbgrader" or old.get("nbgrader_policy", "strict") == nbgrader_policy)):
             records[student] = old
             skipped.append(student)
             continue
         tasks.append(Task(lab=str(lab_path), submission=str(sub.notebook), student=student, out=str(out),
                           scratch=str(scratch_root / student), expected=str(expected), limits=lab.limits,
                           hide=[str(p) for p in secret], isolate=isolate, questions=len(lab.questions),
-                          notes=list(sub.notes)))
+                          notes=list(sub.notes), nbgrader_policy=nbgrader_policy))
     graded: list[str] = []
     interrupted = False
     try:

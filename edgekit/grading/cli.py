@@ -56,6 +56,7 @@ def cmd_grade(args) -> int:
         signal.signal(signal.SIGTERM, lambda signum, frame: signal.default_int_handler(signum, frame))
     try:
         res = grade_batch(args.lab, args.submissions, args.out, jobs=args.jobs, force=args.force,
+                          nbgrader_policy=args.nbgrader_policy,
                           scheduler=args.scheduler, isolate=not args.no_isolation, hide=args.hide or [])
     except Interrupted as stop:
         res = stop.result
@@ -105,4 +106,7 @@ def register(sub) -> None:
     s.add_argument("--scheduler", help="dask.distributed scheduler address, e.g. tcp://host:8786")
     s.add_argument("--hide", action="append", help="another folder student code must not see (repeatable)")
     s.add_argument("--no-isolation", action="store_true", help="rlimits only: for debugging a lab, never for real grading")
+    s.add_argument("--nbgrader-policy", choices=["strict", "nbgrader"], default="strict",
+                   help="nbgrader test cells whose replay in the grader disagrees with the notebook's own run "
+                        "(disputed): strict = no points (default), nbgrader = the notebook's verdict, as nbgrader")
     s.set_defaults(func=cmd_grade)

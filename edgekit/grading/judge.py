@@ -262,6 +262,7 @@ def grade_with(spares: list[StudentProcess], task: Task) -> dict:
         else:
             runner = Runner(spares, used, program.runnable, limits, deadline, record)
             if lab.format == "nbgrader":
+                record["nbgrader_policy"] = task.nbgrader_policy
                 record["tests"] = _grade_test_cells(runner, lab, task.nbgrader_policy, limits, deadline)
             else:
                 record["tests"] = _grade_cases(runner, cases, expected, limits, deadline)

@@ -50,7 +50,8 @@ def run_on_dask(scheduler: str, tasks: list[Task], progress) -> Iterator[dict]:
     try:
         futures = {}
         for t in tasks:
-            header = {"student": t.student, "limits": asdict(t.limits), "isolate": t.isolate, "questions": t.questions}
+            header = {"student": t.student, "limits": asdict(t.limits), "isolate": t.isolate, "questions": t.questions,
+                      "nbgrader_policy": t.nbgrader_policy}
             futures[client.submit(grade_remote, header, _payload(t), pure=False)] = t
         with progress as advance:
             for fut in distributed.as_completed(futures):
@@ -84,7 +85,8 @@ def main() -> None:
         task = Task(lab="", submission=str(root / "submission" / "submission.ipynb"), student=header["student"],
                     out=str(root / "out"), scratch=str(root / "scratch"), expected=str(root / "expected.json"),
                     limits=Limits(**header["limits"]), hide=[str(root)], isolate=header["isolate"],
-                    questions=int(header.get("questions", 1)))
+                    questions=int(header.get("questions", 1)),
+                    nbgrader_policy=str(header.get("nbgrader_policy", "strict")))
         spares = start_students(task)  # clean: nothing secret has been read yet
         payload = json.loads(sys.stdin.read())
         for rel, data in payload["files"].items():
