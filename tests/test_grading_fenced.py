@@ -231,9 +231,12 @@ import json, sys, types
 from edgekit.grading import load_lab
 lab_dir, model_path = sys.argv[1], sys.argv[2]
 model = open(model_path, "rb").read()
-# the student's process, as the judge sees it: deploy() writes the model, file_bytes() sends its bytes
-ns = types.SimpleNamespace(deploy=lambda out: out, file_bytes=lambda path: model)
-cases = [c for c in load_lab(lab_dir).cases() if c.question == "q2" and not c.public]
+# the student's process, as the judge sees it: deploy() writes the model, file_bytes() sends its bytes,
+# report() describes that file as well as anyone can (its size, and no accuracy)
+ns = types.SimpleNamespace(deploy=lambda out: out, file_bytes=lambda path: model,
+                           report=lambda path, runs: {"size_bytes": len(model), "accuracy": 0.0})
+cases = [c for c in load_lab(lab_dir).cases() if (c.question == "q2" and not c.public)
+         or getattr(c.target, "__name__", "") == "report_matches_file"]
 want = {"loads": "loads"}
 verdicts = {}
 for c in cases:
@@ -253,7 +256,8 @@ def _lab11_copy(tmp_path: Path, call_s: float) -> Path:
 
 
 def _judge_q2(lab: Path, model: bytes, cwd: Path) -> dict:
-    """The verdicts of lab11's hidden q2 cases on ``model``, computed as the judge computes them."""
+    """The verdicts of lab11's checks of a deployed file (q2's hidden cases, and q3's "agrees with the
+    file") on ``model``, computed as the judge computes them."""
     (cwd / "model.onnx").write_bytes(model)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this tree's edgekit, whatever the folder
     done = subprocess.run([sys.executable, "-c", _JUDGE, str(lab), str(cwd / "model.onnx")], cwd=cwd, env=env,
@@ -269,8 +273,8 @@ def test_lab11_loop_bomb_fails_its_audit_after_call_s(tmp_path):
         verdicts = _judge_q2(lab, _loop_bomb(), tmp_path)
     except subprocess.TimeoutExpired:
         raise AssertionError("auditing a model with a Loop of 10^12 iterations did not stop at call_s") from None
-    assert set(verdicts) == {"loads", "accuracy", "size"}, verdicts
-    assert all(v["failure"] for v in verdicts.values()), verdicts  # every q2 check of the file fails
+    assert set(verdicts) == {"loads", "accuracy", "size", "report_matches_file"}, verdicts
+    assert all(v["failure"] for v in verdicts.values()), verdicts  # every check of the file fails
     assert "did not finish within wall_s = 2 s" in verdicts["loads"]["got"], verdicts["loads"]
     assert verdicts["accuracy"]["got"] == 0.0
     assert str(verdicts["size"]["got"]).startswith("no size"), verdicts["size"]

@@ -121,6 +121,8 @@ def report_matches_file(ns):
     problems = []
     if not isinstance(r, dict) or "size_bytes" not in r or "accuracy" not in r:
         return ["the report has no size_bytes or accuracy"]
+    if not a["loads"]:  # a report cannot agree with a file the grader could not measure
+        return [f"the file does not load, so no report agrees with it: {a['error']}"]
     if r["size_bytes"] != a["size_bytes"]:
         problems.append(f"size_bytes {r['size_bytes']} but the file has {a['size_bytes']} bytes")
     if not np.isclose(r["accuracy"], a["accuracy"], atol=1e-9):
