@@ -1,18 +1,22 @@
 """Tests of Lab 11 (capstone). Nothing depends on the speed of the machine: choose() is judged on the
-shipped (simulated) table; the deployed model is audited HERE, in the grader, from the bytes of the
-file the student's deploy() wrote (it loads, accuracy on the digits test split, size); the report is
-judged on its internal consistency and on agreeing with that file."""
+shipped (simulated) table; the deployed model is audited by the grader from the bytes of the file
+the student's deploy() wrote (it loads, accuracy on the digits test split, size), in a fenced child
+process with the lab's call_s and memory_mb limits (a model is data that drives ONNX Runtime: a Loop
+of 10^12 iterations must fail its own audit, not hang the grader); the report is judged on its
+internal consistency and on agreeing with that file."""
 
 import copy
+import hashlib
 import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 
-from edgekit.grading import call, case, equal, within
+from edgekit.grading import call, case, equal, load_lab, within
 
 HERE = Path(__file__).parent
+LIMITS = load_lab(HERE).limits
 _spec = importlib.util.spec_from_file_location("lab11_support_grader", HERE / "lab11_support.py")
 support = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(support)
@@ -51,11 +55,24 @@ def _memo(ns) -> dict:
     return _cache[id(ns)][1]
 
 
+_audits: dict = {}  # sha256 of a model -> its audit: the same file is audited once (a hung one costs call_s once)
+
+
+def _audit(model: bytes) -> dict:
+    """The audit of a model's bytes, made in a fenced child process, never in the grader itself."""
+    key = hashlib.sha256(model).hexdigest()
+    if key not in _audits:
+        while len(_audits) >= 8:
+            _audits.pop(next(iter(_audits)))
+        _audits[key] = support.audit_fenced(model, wall_s=LIMITS.call_s, memory_mb=LIMITS.memory_mb)
+    return copy.deepcopy(_audits[key])
+
+
 def _deployed(ns):
-    """Call the student's deploy() once per process; audit the file's bytes here, in the grader."""
+    """Call the student's deploy() once per process; audit the file's bytes (fenced, see _audit)."""
     memo = _memo(ns)
     if "audit" not in memo:
-        memo["audit"] = support.audit_bytes(ns.file_bytes(ns.deploy("graded.onnx")))
+        memo["audit"] = _audit(ns.file_bytes(ns.deploy("graded.onnx")))
     return memo["audit"]
 
 
@@ -63,7 +80,7 @@ def _report(ns):
     memo = _memo(ns)
     if "report" not in memo:
         path = ns.deploy("graded-report.onnx")
-        memo["report"] = (ns.report(path, 150), support.audit_bytes(ns.file_bytes(path)))
+        memo["report"] = (ns.report(path, 150), _audit(ns.file_bytes(path)))
     return copy.deepcopy(memo["report"])
 
 
@@ -77,14 +94,20 @@ def accuracy(ns):
 
 
 def size(ns):
-    return _deployed(ns)["size_bytes"]
+    a = _deployed(ns)  # the size of a model, so of a file that loads: 10 bytes of anything do not meet the budget
+    return a["size_bytes"] if a["loads"] else f"no size: the file does not load ({a['error']})"
 
 
 case("q2", "your accuracy (measured in your notebook)", call("deployed_accuracy"),
      within(BUDGET["min_accuracy"], 1.0), public=True)
 case("q2", "your file size (measured in your notebook)", call("deployed_size"),
      within(1, BUDGET["max_size_bytes"]), public=True)
-case("q2", "the file loads in ONNX Runtime and takes a (N, 1, 8, 8) batch", loads, equal())
+def says_loads(got, want):
+    """equal(), with the whole reason when it does not load (equal() would cut it at 40 characters)."""
+    return None if got == want else str(got)
+
+
+case("q2", "the file loads in ONNX Runtime and takes a (N, 1, 8, 8) batch", loads, says_loads)
 case("q2", "accuracy >= 0.97, measured by the grader", accuracy, within(BUDGET["min_accuracy"], 1.0), weight=2)
 case("q2", "size <= 40,000 bytes, measured by the grader", size, within(1, BUDGET["max_size_bytes"]), weight=2)
 
@@ -98,6 +121,8 @@ def report_matches_file(ns):
     problems = []
     if not isinstance(r, dict) or "size_bytes" not in r or "accuracy" not in r:
         return ["the report has no size_bytes or accuracy"]
+    if not a["loads"]:  # a report cannot agree with a file the grader could not measure
+        return [f"the file does not load, so no report agrees with it: {a['error']}"]
     if r["size_bytes"] != a["size_bytes"]:
         problems.append(f"size_bytes {r['size_bytes']} but the file has {a['size_bytes']} bytes")
     if not np.isclose(r["accuracy"], a["accuracy"], atol=1e-9):
