@@ -2,15 +2,22 @@
 
     lab.py        the lab format (lab.toml + instructor notebook + tests.py; nbgrader notebooks too)
     cases.py      what tests.py declares: case(), call(), get(), obj(), close(), equal(), within()
-    notebook.py   cell roles, the student release, splicing answers into the instructor's notebook
+    notebook.py   cell roles and the student release
+    assemble.py   what runs: the student's cells in their order, the instructor's cells restored
+    kernel.py     running cells as Jupyter does (in-process IPython), for grader, reference and check
+    autotest.py   nbgrader's ### AUTOTEST directives, expanded as nbgrader does
     check.py      students' self-check: check("q1") in a notebook, `edgekit check` in a shell
     reference.py  the instructor's solution run once, for expected values
     wire.py       values across the wall between grader and student process (JSON, never pickle)
+    errors.py     the student's exceptions, rebuilt in the grader by name and builtin base
     sandbox.py    Linux namespaces, read-only mounts, rlimits, dropped capabilities
     process.py    one fenced student process, as the grader sees it
     student.py    the loop inside it: run the notebook, answer requests for values
+    replay.py     an nbgrader test cell decided in the grader against a probe of the student's process
+    fenced.py     trusted code on student-made data (a model to audit) in a limited child process
     judge.py      one submission: compare the student's values with the reference, score
     results.py    results.json (Gradescope), feedback.html, grades.csv
+    submissions.py, cleanup.py   which notebook in a folder is graded; removing student-made trees
     batch.py      a folder of submissions: parallel, resumable; remote.py: the same on dask
 
 See labs/README.md for the format and the threat model.
