@@ -275,7 +275,9 @@ def test_lab11_loop_bomb_fails_its_audit_after_call_s(tmp_path):
         raise AssertionError("auditing a model with a Loop of 10^12 iterations did not stop at call_s") from None
     assert set(verdicts) == {"loads", "accuracy", "size", "report_matches_file"}, verdicts
     assert all(v["failure"] for v in verdicts.values()), verdicts  # every check of the file fails
-    assert "did not finish within wall_s = 2 s" in verdicts["loads"]["got"], verdicts["loads"]
+    # stopped at call_s of wall time, or earlier at its CPU limit when ONNX Runtime's threads add up
+    got = verdicts["loads"]["got"]
+    assert "did not finish within wall_s = 2 s" in got or "more than cpu_s = 2 s" in got, verdicts["loads"]
     assert verdicts["accuracy"]["got"] == 0.0
     assert str(verdicts["size"]["got"]).startswith("no size"), verdicts["size"]
 
@@ -373,9 +375,10 @@ def test_lab11_batch_with_a_loop_bomb_finishes(tmp_path):
     records = json.loads(out.strip().splitlines()[-1])
     assert (tmp_path / "out" / "grades.csv").is_file()
     bomb, garbage = records["bomb"], records["garbage"]
-    audited = {t["name"]: t for t in bomb["tests"] if t["tags"] == ["q2"] and t["visibility"] != "visible"}
+    audited = {t["name"]: t for t in bomb["tests"] if t.get("question", (t.get("tags") or [None])[0]) == "q2"
+               and t["visibility"] != "visible"}
     outputs = {name: t["output"] for name, t in audited.items()}
     assert len(audited) == 3 and all(t["status"] == "failed" for t in audited.values()), outputs
-    stopped = "the grader stopped auditing your model (audit_bytes did not finish within wall_s = 8 s"
+    stopped = "the grader stopped auditing your model (audit_bytes "  # at wall_s, or at its CPU limit
     assert any(stopped in t["output"] for t in audited.values()), outputs
     assert bomb["questions"]["q2"] == garbage["questions"]["q2"], (bomb["questions"], garbage["questions"])
