@@ -142,8 +142,16 @@ def expected_file(lab: Lab, out: Path, cases) -> Path:
 
 def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, *, jobs: int | None = None,
                 force: bool = False, scheduler: str | None = None, isolate: bool = True,
-                hide: list[str | Path] = (), progress: bool = True) -> BatchResult:
-    """Grade every submission; see the module docstring. Returns all records (old and new)."""
+                hide: list[str | Path] = (), progress: bool = True, unsafe_no_cgroups: bool = False) -> BatchResult:
+    """Grade every submission; see the module docstring. Returns all records (old and new).
+
+    ``unsafe_no_cgroups``: grade even where no cgroup can cap a submission's memory and processes
+    (otherwise that refuses to start, with :class:`~edgekit.grading.cgroups.CgroupError`).
+    """
+    if isolate and sys.platform.startswith("linux") and not unsafe_no_cgroups:
+        from .cgroups import require
+
+        require()
     lab = load_lab(lab_path)
     out, submissions = Path(out).resolve(), Path(submissions).resolve()
     cases = lab.cases()  # fail early on a broken tests.py, before touching any submission
@@ -174,7 +182,8 @@ def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, 
             continue
         tasks.append(Task(lab=str(lab_path), submission=str(nb), student=student, out=str(out),
                           scratch=str(scratch_root / student), expected=str(expected), limits=lab.limits,
-                          hide=[str(p) for p in secret], isolate=isolate, questions=len(lab.questions)))
+                          hide=[str(p) for p in secret], isolate=isolate, questions=len(lab.questions),
+                          unsafe_no_cgroups=unsafe_no_cgroups))
     graded: list[str] = []
     try:
         if scheduler:
@@ -220,8 +229,11 @@ def _run_local(tasks: list[Task], jobs: int, records: dict, graded: list, progre
     if not hasattr(os, "fork"):
         raise LabError("grading needs os.fork (Linux, or macOS with weaker isolation); on Windows use WSL, "
                        "or let students self-check with `edgekit check`")
+    from .process import clean_environ
+
     ctx = mp.get_context("spawn")  # clean workers: never a copy of this process, which knows the answers
-    with _progress(progress, len(tasks)) as advance, ProcessPoolExecutor(
+    # ... nor of its environment: /proc/<pid>/environ keeps what a process started with (tokens)
+    with clean_environ(), _progress(progress, len(tasks)) as advance, ProcessPoolExecutor(
             max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=_warm) as pool:
         futures = {pool.submit(_run_task, t): t for t in tasks}
         for fut in as_completed(futures):

@@ -51,7 +51,8 @@ def cmd_grade(args) -> int:
         console.print("[yellow]warning:[/] full isolation (namespaces, read-only mounts) needs Linux; "
                       "here submissions run with resource limits only")
     res = grade_batch(args.lab, args.submissions, args.out, jobs=args.jobs, force=args.force,
-                      scheduler=args.scheduler, isolate=not args.no_isolation, hide=args.hide or [])
+                      scheduler=args.scheduler, isolate=not args.no_isolation, hide=args.hide or [],
+                      unsafe_no_cgroups=args.unsafe_no_cgroups)
     questions = list(res.records[0].get("questions", {})) if res.records else []
     table = Table(title=f"{res.lab}: {len(res.graded)} graded now, {len(res.skipped)} unchanged (kept)")
     table.add_column("")
@@ -86,4 +87,6 @@ def register(sub) -> None:
     s.add_argument("--scheduler", help="dask.distributed scheduler address, e.g. tcp://host:8786")
     s.add_argument("--hide", action="append", help="another folder student code must not see (repeatable)")
     s.add_argument("--no-isolation", action="store_true", help="rlimits only: for debugging a lab, never for real grading")
+    s.add_argument("--unsafe-no-cgroups", action="store_true",
+                   help="grade where no cgroup can cap a submission's total memory and processes (per-process limits only)")
     s.set_defaults(func=cmd_grade)
