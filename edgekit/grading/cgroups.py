@@ -36,6 +36,8 @@ V1_CONTROLLERS = ("memory", "pids", "cpu", "devices")
 # /dev/null, zero, full, random, urandom: the only devices inside the fence (sandbox.DEVICES)
 V1_DEVICES_ALLOWED = ("c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm")
 CPU_WEIGHT = 100  # v2 default: every submission gets an equal share, whatever threads it starts
+# the edgekit/ parent competes with the host's other tasks as one: give it the weight of a task per core
+PARENT_SHARES = 1024 * (os.cpu_count() or 1)
 
 
 class CgroupError(EdgekitError, RuntimeError):
@@ -113,11 +115,12 @@ def _write(path: Path, value: str, problems: list[str]) -> bool:
         return False
 
 
-def create(memory_mb: int, processes: int, root: Path = ROOT) -> Group | None:
+def create(memory_mb: int, processes: int, root: Path | None = None) -> Group | None:
     """A fresh group capping memory (``memory_mb`` for the tree), processes and CPU share.
 
     None when no cgroup hierarchy is mounted or none is writable here (not root, no delegation).
     """
+    root = root or ROOT
     version = detect(root)
     if not version:
         return None
@@ -139,6 +142,8 @@ def _create_v2(root: Path, name: str, memory: int, processes: int) -> Group | No
     wanted = [c for c in ("memory", "pids", "cpu") if c in available]
     for parent in (root, base):  # a controller's files exist in a child only once its parent delegates it
         _write(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted), problems)
+    if (base / "cpu.weight").exists():
+        _write(base / "cpu.weight", str(min(10000, PARENT_SHARES * CPU_WEIGHT // 1024)), problems)
     g = Group("v2", [group], problems=problems)
     g.controllers["memory"] = _write(group / "memory.max", str(memory), problems)
     if (group / "memory.swap.max").exists():
@@ -168,6 +173,7 @@ def _create_v1(root: Path, name: str, memory: int, processes: int) -> Group | No
             ok = _write(d / "pids.max", str(processes), p)
         elif ctrl == "cpu":
             ok = _write(d / "cpu.shares", "1024", p)
+            _write(d.parent / "cpu.shares", str(PARENT_SHARES), p)
         else:  # everything denied, then the five harmless character devices allowed
             ok = _write(d / "devices.deny", "a", p) and all(_write(d / "devices.allow", a, p)
                                                             for a in V1_DEVICES_ALLOWED)
@@ -199,8 +205,9 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def require(root: Path = ROOT) -> str:
+def require(root: Path | None = None) -> str:
     """Raise :class:`CgroupError` unless memory and processes can be capped here; return the version."""
+    root = root or ROOT
     g = create(64, 64, root)
     if g is None or not (g.controllers.get("memory") and g.controllers.get("pids")):
         found = detect(root) or "none"

@@ -199,8 +199,6 @@ def build_root(scratch: Path, hide: list[Path], extra: list[str] = (), new: str 
         _mount(new + "/proc/sys", new + "/proc/sys", None, MS_BIND | MS_REC, None, "bind /proc/sys")
         _mount(None, new + "/proc/sys", None, MS_REMOUNT | MS_BIND | ro | MS_NOEXEC, None, "/proc/sys read-only")
         _etc(new, scratch)
-        if not os.path.lexists(new + "/tmp"):
-            os.symlink(str(scratch), new + "/tmp")  # code that writes to /tmp writes to its scratch
     finally:
         for fd in [*fds.values(), *devs.values()]:
             os.close(fd)
@@ -217,8 +215,7 @@ def _minimal_dev(new: str, devs: dict[str, int], problems: list[str]) -> None:
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                          ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{new}/dev/{name}")
-    os.makedirs(new + "/dev/shm")  # POSIX semaphores (multiprocessing) need it; counted as the tree's memory
-    _mount("tmpfs", new + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64m,mode=1777", "/dev/shm")
+    # no /dev/shm: nothing is writable but scratch (multiprocessing's semaphores are not available)
     _mount(None, new + "/dev", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC, None, "/dev ro")
     missing = [d for d in DEVICES if d not in devs]
     if missing:
