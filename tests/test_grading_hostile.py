@@ -1014,7 +1014,7 @@ for _p in ["/proc/self/environ", "/proc/1/environ", f"/proc/{os.getppid()}/envir
     try:
         with open(_p, "rb") as _f:
             _data = _f.read()
-        _rep[_p] = len(_data)
+        _rep[_p] = len(_data.strip(b"\\0"))  # bytes of environment left (a wiped block reads as zeros)
         if @SECRET@.encode() in _data:
             _stolen.append(_p + ": " + @SECRET@)
     except OSError as _e:

@@ -176,19 +176,20 @@ def build_root(scratch: Path, hide: list[Path], extra: list[str] = (), new: str 
     _mount(None, "/", None, MS_REC | MS_PRIVATE, None, "make mounts private")
     # every source is opened before the new root covers /tmp, where some of them may lie
     fds = {p: os.open(p, os.O_PATH) for p in binds if os.path.exists(p)}
+    facts = {p: (os.path.realpath(p), os.path.isdir(p), os.path.islink(p)) for p in binds}  # before /tmp is covered
     fds[str(scratch)] = os.open(scratch, os.O_PATH | os.O_DIRECTORY)
     devs = {d: os.open(f"/dev/{d}", os.O_PATH) for d in DEVICES if os.path.exists(f"/dev/{d}")}
     try:
         _mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755", "the new root")
         ro = MS_RDONLY | MS_NOSUID | MS_NODEV
         for p in binds:
-            real = os.path.realpath(p)
-            if os.path.islink(p) and p in SYSTEM:  # merged /usr: /bin -> usr/bin
+            real, is_dir, is_link = facts[p]
+            if is_link and p in SYSTEM:  # merged /usr: /bin -> usr/bin
                 os.symlink(os.readlink(p), new + p)
             elif p in fds:
-                _bind(fds[p], new + p, ro, os.path.isdir(real))
+                _bind(fds[p], new + p, ro, is_dir)
                 if real != p and not os.path.exists(new + real):  # reached by either name
-                    _bind(fds[p], new + real, ro, os.path.isdir(real))
+                    _bind(fds[p], new + real, ro, is_dir)
         for h in hidden:  # a hidden folder inside an allowed one (the demo lab inside edgekit)
             if os.path.isdir(new + h) and any(h.startswith(p + os.sep) for p in binds):
                 _mount("tmpfs", new + h, "tmpfs", ro, "size=4k,mode=0755", f"hide {h}")
@@ -294,7 +295,7 @@ def wipe_environ() -> None:
     except (OSError, IndexError, ValueError):
         return
     if 0 < start < end:
-        ctypes.memset(start, 0, end - start)
+        ctypes.memset(start, 0, end - start)  # it still reads as that many zeros: nothing to learn
 
 
 def set_limits(cpu_s: float, memory_mb: int, file_mb: int = 256, files: int = 1024) -> None:
