@@ -216,6 +216,10 @@ def grade_with(spares: list[StudentProcess], task: Task) -> dict:
         dropped = sum(n for _, n in outputs) + max(0, len(text) - limit)  # several processes: bound the total
         record["output"] = text[:limit] + (f"\n[... {dropped:,} more bytes of output not kept]\n" if dropped else "")
         shutil.rmtree(scratch, ignore_errors=True)
+        if task.isolate:  # the judge's scratch tmpfs, so that its caller can remove the folder
+            from .sandbox import release_scratch
+
+            release_scratch(scratch)
     _score(record, lab)
     record["execution_time"] = round(time.perf_counter() - t0, 3)
     from .results import write_student

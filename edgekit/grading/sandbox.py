@@ -101,6 +101,12 @@ def private_scratch(scratch: Path, disk_mb: int) -> str:
     return ""
 
 
+def release_scratch(scratch: Path) -> None:
+    """Undo :func:`private_scratch` (a judge that lives on, as on a dask worker, then removes the folder)."""
+    if sys.platform.startswith("linux") and os.path.ismount(scratch):
+        _libc().umount2(str(scratch).encode(), MNT_DETACH)
+
+
 def unshare() -> str:
     """New mount/PID/net/IPC/UTS namespaces; ``"root"``, ``"userns"`` or ``""`` (not possible)."""
     if not sys.platform.startswith("linux"):
