@@ -160,3 +160,39 @@ def test_the_filter_installed_refuses_keyctl_and_unshare_with_eperm_and_threads_
     got = os.read(r, 1000).decode()
     os.waitpid(pid, 0)
     assert got == f"installed -1/{errno.EPERM} -1/{errno.EPERM} thread", got
+
+
+def test_grading_refuses_without_cgroups_unless_told_it_is_unsafe(tmp_path, monkeypatch):
+    from edgekit.grading import grade_batch
+    from edgekit.grading.lab import LabError
+
+    if not LINUX:
+        pytest.skip("the refusal is Linux-only (elsewhere grading warns: no namespaces at all)")
+    monkeypatch.setattr(cgroups, "ROOT", tmp_path / "no-cgroupfs")
+    with pytest.raises(cgroups.CgroupError, match="cannot cap a submission's memory and processes"):
+        grade_batch(tmp_path / "no-lab", tmp_path / "subs", tmp_path / "out", progress=False)
+    with pytest.raises(LabError):  # past the cgroup check: it goes on to load the (missing) lab
+        grade_batch(tmp_path / "no-lab", tmp_path / "subs", tmp_path / "out", progress=False, unsafe_no_cgroups=True)
+
+
+# -- edgekit doctor --grading ---------------------------------------------------------------------
+
+def test_doctor_grading_rows_say_which_layer_is_missing_on_a_bare_report():
+    from edgekit.grading import fence_check
+
+    bare = {"fence": {"level": "rlimits-only", "cgroup": {}, "scratch": "host disk", "capabilities": 0,
+                      "probe": {"uid": 501, "dev": ["null", "sda", "pts"], "environ_bytes": 120, "keyctl": "allowed"}}}
+    rows = {name: present for name, present, *_ in fence_check.layers(bare)}
+    assert not any(rows.values()), rows
+    assert len(rows) == 12 and "cgroup memory" in rows and "minimal /dev" in rows, sorted(rows)
+
+
+@pytest.mark.skipif(not (LINUX and os.geteuid() == 0 and cgroups.detect()), reason="the full fence needs root and cgroups")
+def test_doctor_grading_finds_every_layer_here():
+    from edgekit.grading import fence_check
+
+    report = fence_check.run_probe()
+    missing = [(name, detail) for name, present, detail, _, _ in fence_check.layers(report) if not present]
+    if cgroups.detect() == "v2":  # v2 has no devices controller: the five-device /dev stands in
+        missing = [m for m in missing if m[0] != "cgroup devices"]
+    assert missing == [], f"{missing}\nreport: {report}"

@@ -151,7 +151,7 @@ def allowed(extra: list[str] = ()) -> list[str]:
             paths.append(pkg)
     paths += [os.path.abspath(p) for p in extra if os.path.isdir(p)]
     out: list[str] = []
-    for p in sorted(set(paths), key=lambda p: (p.count(os.sep), p)):
+    for p in sorted(set(paths) - {"/"}, key=lambda p: (p.count(os.sep), p)):  # never the host's whole root
         if not any(p.startswith(q + os.sep) and os.path.realpath(p).startswith(os.path.realpath(q) + os.sep)
                    for q in out):  # already inside a folder bound whole
             out.append(p)
