@@ -44,7 +44,7 @@ MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE, MS_RELATIME = 
     1024, 2048, 4096, 16384, 1 << 18, 1 << 19, 1 << 21)
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 4, 24, 38, 47
-SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "armv7l": 218, "armv6l": 218}  # glibc has no wrapper
 CGROUP_PIDS = Path("/sys/fs/cgroup/pids")  # where a killed grader's v1 pids groups lie (batch cleans them)
 DEVICES = ("null", "zero", "full", "random", "urandom")
 STUDENT_ID = 1000  # the student's uid and gid inside its user namespace
@@ -250,6 +250,8 @@ def _pivot(new: str) -> None:
     """``pivot_root`` (not chroot: a chroot is escapable, and a chrooted process may not create a user namespace)."""
     from .seccomp_filter import machine
 
+    if machine() not in SYS_PIVOT_ROOT:
+        raise OSError(f"pivot_root: no syscall number known for {machine()} (add it to sandbox.SYS_PIVOT_ROOT)")
     os.chdir(new)
     libc = _libc()
     _check(libc.syscall(SYS_PIVOT_ROOT[machine()], b".", b"."), "pivot_root")
