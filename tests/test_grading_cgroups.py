@@ -196,3 +196,13 @@ def test_doctor_grading_finds_every_layer_here():
     if cgroups.detect() == "v2":  # v2 has no devices controller: the five-device /dev stands in
         missing = [m for m in missing if m[0] != "cgroup devices"]
     assert missing == [], f"{missing}\nreport: {report}"
+
+
+def test_other_groups_under_edgekit_are_left_alone(tmp_path):
+    """Only "<pid>-<8 hex>" names are ours: an older grader's all-digit uuid is not a pid."""
+    root = _v2_tree(tmp_path / "cgroup")
+    theirs = [root / "edgekit" / n for n in ("123456789012345", "3f2a9b1c0d4e", "999999999-notours")]
+    for d in theirs:
+        d.mkdir(parents=True)
+    cgroups.create(64, 8, root)
+    assert all(d.exists() for d in theirs)

@@ -23,6 +23,7 @@ one left behind by a killed grader is recognised by its dead pid and removed by 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 import uuid
@@ -190,8 +191,8 @@ def _remove_stale(root: Path, version: str) -> None:
         except OSError:
             continue
         for n in names:
-            pid = n.split("-", 1)[0]
-            if pid.isdigit() and not _alive(int(pid)):
+            m = re.fullmatch(r"(\d{1,10})-[0-9a-f]{8}", n)  # ours only: "<judge pid>-<random>"
+            if m and not _alive(int(m.group(1))):
                 Group(version, [base / n]).remove(timeout_s=0.2)
 
 
@@ -201,7 +202,7 @@ def _alive(pid: int) -> bool:
         return True
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except (PermissionError, OverflowError):
         return True
 
 
