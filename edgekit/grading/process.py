@@ -87,6 +87,9 @@ class StudentProcess:
         out_r, out_w = os.pipe()
         env = {k: v for k, v in os.environ.items() if k in SAFE_ENV or k.startswith("LC_")}
         env["EDGEKIT_CACHE"] = str(_zoo_cache())  # built zoo models stay readable (read-only) for student code
+        models = _zoo_models()
+        if models:  # the zoo's manifest and committed models (a repository's models/ folder): read-only too
+            env["EDGEKIT_MODELS_DIR"] = models
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -186,6 +189,15 @@ def _zoo_cache() -> Path:
     return cache_dir()
 
 
+def _zoo_models() -> str:
+    from ..zoo import ZooError, models_dir
+
+    try:
+        return str(models_dir().resolve())
+    except ZooError:
+        return ""
+
+
 class Remote:
     """An object living in the student's process (a session, a class instance): usable, not data."""
 
@@ -215,7 +227,8 @@ def encode_arg(v: Any) -> Any:
 SAFE_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "PYTHONHASHSEED", "PYTHONIOENCODING", "OMP_NUM_THREADS",
             "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # what a grading worker may start with besides SAFE_ENV: where Python and native libraries are
-WORKER_ENV = SAFE_ENV + ("HOME", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "LD_LIBRARY_PATH", "EDGEKIT_CACHE")
+WORKER_ENV = SAFE_ENV + ("HOME", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "LD_LIBRARY_PATH", "EDGEKIT_CACHE",
+                         "EDGEKIT_MODELS_DIR")
 
 
 @contextmanager
@@ -298,7 +311,8 @@ def _fence(scratch: Path, hide: list[Path], limits: Limits, level: str, env: dic
         os.close(sync_up[0]), os.close(sync_down[1]), os.close(proc)
     else:
         _become_parent(req, resp)  # the first process in the new PID namespace must be a child
-    layers["problems"] = sandbox.build_root(scratch, [*hide, _DEMO], [env["EDGEKIT_CACHE"]])
+    extra = [env["EDGEKIT_CACHE"]] + ([env["EDGEKIT_MODELS_DIR"]] if "EDGEKIT_MODELS_DIR" in env else [])
+    layers["problems"] = sandbox.build_root(scratch, [*hide, _DEMO], extra)
     layers["root"] = "pivot_root to an allow-list"
     if level == "root":
         sandbox.enter_user_namespace(sync_up[1], sync_down[0])

@@ -10,7 +10,7 @@ Called in a freshly forked child, before any student code exists in it (see
    process, sees no other process and has no network;
 4. a new root (:func:`build_root`): an empty tmpfs holding read-only binds of an **allow-list**
    (``/usr`` and the ``/lib``s, the Python installation, the packages the worker imported, the
-   zoo cache), the scratch folder read-write, a fresh ``/proc``, a ``/dev`` with null, zero,
+   zoo's models folder and cache), the scratch folder read-write, a fresh ``/proc``, a ``/dev`` with null, zero,
    full, random and urandom only, an ``/etc`` with a passwd line. ``pivot_root`` into it: earlier
    ``--out`` folders, other submissions, copies of the course, ``$HOME``, ``/run``, the host's
    ``/tmp`` and its sockets do not exist inside;
