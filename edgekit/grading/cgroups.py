@@ -87,7 +87,7 @@ class Group:
                     if time.monotonic() > end:
                         break
                     _kill_members(d)
-                    time.sleep(0.005)
+                    time.sleep(0.001)
 
 
 def _kill_members(d: Path) -> None:
