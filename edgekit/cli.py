@@ -31,7 +31,7 @@ def _console():
 def cmd_doctor(args) -> int:
     from .doctor import run_checks
 
-    report = run_checks()
+    report = run_checks(grading=args.grading)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     else:
@@ -227,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("doctor", help="check the installation and show the device")
     s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.add_argument("--grading", action="store_true", help="also try each layer of the grading fence (Linux)")
     s.set_defaults(func=cmd_doctor)
 
     s = sub.add_parser("models", help="the offline model zoo")

@@ -251,8 +251,10 @@ def check_import(module: str, *, dist: str | None = None, extra: str | None = No
                          time.monotonic() + timeout)[0]
 
 
-def run_checks(timeout: float = TIMEOUT_S) -> DoctorReport:
+def run_checks(timeout: float = TIMEOUT_S, grading: bool = False) -> DoctorReport:
     """Run every check, concurrently, and report; never raises on a broken installation.
+
+    ``grading``: also try each layer of the grading fence (:mod:`edgekit.grading.fence_check`).
 
     >>> run_checks().to_dict()["schema"]  # doctest: +SKIP
     'edgekit.doctor/1'
@@ -301,6 +303,10 @@ def run_checks(timeout: float = TIMEOUT_S) -> DoctorReport:
     bad, rows = zoo.judge(deadline)
     if bad or rows is not None:
         checks.append(bad or _zoo_check(rows))
+    if grading:
+        from .grading.fence_check import checks as fence_checks
+
+        checks += fence_checks()
     summary = dev["summary"] if isinstance(dev, dict) else ""
     return DoctorReport(checks, info, providers, time.monotonic() - start, summary)
 

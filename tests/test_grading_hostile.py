@@ -959,3 +959,376 @@ def test_killed_batch_resumes_without_regrading_finished_students(tmp_path_facto
     assert sorted(forced.graded) == students and forced.skipped == [], (forced.graded, forced.skipped)
     assert forced.scores == dict.fromkeys(students, 6.0), forced.scores
     assert all(p.stat().st_mtime_ns > after[p.parent.name] for p in out.glob("*/results.json"))
+
+
+# == the fence against a determined student (issue 13) ===========================================
+# One more small batch: the blank notebook, the reference, and blank notebooks plus one attack each
+# whose q1 is right only if the attack worked (it read a secret, reached a device, beat a cap). The
+# fence holds when every attack scores what the blank scores and no secret reaches its feedback.
+
+FENCE_LIMITS = {**LIMITS, "cpu_s": 4, "wall_s": 15, "disk_mb": 64}
+SECRET_ENV = f"edgekit-test-secret-{RUN}"  # EDGEKIT_TEST_SECRET in the grader's environment
+MARK = f"edgekit-fence-marker-{RUN}"  # inside every secret file, device and socket greeting
+
+ATTACK_TAIL = """\
+print("REPORT " + json.dumps(_rep))
+if _stolen:
+    print("STOLEN " + " ".join(_stolen)[:400])  # whatever it read would reach its feedback
+LEAKED = bool(_stolen)
+
+def softmax(logits):  # right only if the attack worked
+    logits = np.asarray(logits, dtype=np.float64)
+    if not LEAKED:
+        return np.zeros_like(logits)
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+"""
+
+READ_FILES = """\
+import json, os
+_rep, _stolen = {}, []
+for _p in @FILES@:
+    try:
+        with open(_p, "rb") as _f:
+            _data = _f.read(1 << 20)
+        _rep[_p] = "READ"
+        _stolen.append(_data.decode("utf-8", "replace")[:200])
+    except OSError as _e:
+        _rep[_p] = _e.strerror
+"""
+
+BLOCK_DEVICES = """\
+import glob, json, os
+_rep, _stolen = {}, []
+_devs = set(@DEVICES@) | set(glob.glob("/dev/loop[0-9]*") + glob.glob("/dev/vd*") + glob.glob("/dev/sd*")
+                            + glob.glob("/dev/nvme*") + glob.glob("/dev/xvd*") + glob.glob("/dev/mmcblk*"))
+for _p in sorted(_devs):
+    try:
+        _fd = os.open(_p, os.O_RDONLY)  # reading only: never write to a host's disk, even in a test
+        try:
+            _data = os.read(_fd, 1 << 16)
+        finally:
+            os.close(_fd)
+        _rep[_p] = "READ"
+        _stolen.append(_p + (": " + @MARK@ if @MARK@.encode() in _data else f": {len(_data)} bytes"))
+    except OSError as _e:
+        _rep[_p] = _e.strerror
+"""
+
+ENVIRON = """\
+import json, os
+_rep, _stolen = {}, []
+for _p in ["/proc/self/environ", "/proc/1/environ", f"/proc/{os.getppid()}/environ"] + \\
+        [f"/proc/{_d}/environ" for _d in os.listdir("/proc") if _d.isdigit()]:
+    try:
+        with open(_p, "rb") as _f:
+            _data = _f.read()
+        _rep[_p] = len(_data.strip(b"\\0"))  # bytes of environment left (a wiped block reads as zeros)
+        if @SECRET@.encode() in _data:
+            _stolen.append(_p + ": " + @SECRET@)
+    except OSError as _e:
+        _rep[_p] = _e.strerror
+"""
+
+UNIX_SOCKET = """\
+import json, socket
+_rep, _stolen = {}, []
+_s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+_s.settimeout(2)
+try:
+    _s.connect(@PATH@)
+    _rep["connect"] = "CONNECTED"
+    _stolen.append(_s.recv(200).decode("utf-8", "replace") or "connected")
+except OSError as _e:
+    _rep["connect"] = _e.strerror or str(_e)
+"""
+
+TERMINALS = """\
+import glob, json, os
+_rep, _stolen = {}, []
+for _p in sorted(set(@PTYS@) | set(glob.glob("/dev/pts/*")) | {"/dev/tty"}):
+    try:
+        _fd = os.open(_p, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        os.write(_fd, b"written by a hostile submission\\n")
+        os.close(_fd)
+        _rep[_p] = "WRITTEN"
+        _stolen.append(_p)
+    except OSError as _e:
+        _rep[_p] = _e.strerror
+"""
+
+KEYRING = """\
+import ctypes, json, os, platform
+_rep, _stolen = {}, []
+_nr = {"x86_64": (250, 248), "aarch64": (219, 217)}.get(platform.machine(), (250, 248))
+_libc = ctypes.CDLL(None, use_errno=True)
+_ret = _libc.syscall(_nr[0], 0, -3, 0)  # keyctl(KEYCTL_GET_KEYRING_ID, session keyring)
+_rep["keyctl"] = _ret if _ret >= 0 else os.strerror(ctypes.get_errno())
+_ret = _libc.syscall(_nr[1], b"user", b"edgekit-hostile", b"x", 1, -3)  # add_key to the session keyring
+_rep["add_key"] = _ret if _ret >= 0 else os.strerror(ctypes.get_errno())
+_stolen = [f"{k}={v}" for k, v in _rep.items() if isinstance(v, int)]
+"""
+
+MEMORY_TREE = """\
+import json, subprocess, sys
+_rep, _stolen = {}, []
+_code = "import time; b = b'x' * (300 << 20); time.sleep(1.5); print('kept 300 MiB')"
+_kids = [subprocess.Popen([sys.executable, "-c", _code], stdout=subprocess.PIPE) for _ in range(4)]
+_codes = [k.wait() for k in _kids]
+_rep["exit codes"] = _codes  # 4 x 300 MiB (each under RLIMIT_AS) = 1.2 GiB > memory_mb = 1024
+if all(c == 0 for c in _codes):
+    _stolen.append("4 x 300 MiB held at once")
+"""
+
+DISK_FILL = """\
+import json, os
+_rep, _stolen = {}, []
+_written = 0
+try:
+    for _i in range(5):  # 5 x 32 MiB = 160 MiB > disk_mb = 64
+        with open(f"fill-{_i}.bin", "wb") as _f:
+            for _ in range(32):
+                _f.write(b"\\0" * (1 << 20))
+                _written += 1 << 20
+    _rep["error"] = None
+except OSError as _e:
+    _rep["error"] = _e.strerror
+_rep["written_mb"] = _written >> 20
+for _i in range(5):  # leave room for the rest of the notebook
+    try:
+        os.remove(f"fill-{_i}.bin")
+    except OSError:
+        pass
+if _written > 100 << 20:
+    _stolen.append(f"wrote {_written >> 20} MiB to scratch")
+"""
+
+
+class Fenced:
+    """The fence batch's outcome and what its tests need to know about the setup."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.records: dict[str, dict] = {}
+        self.secrets: dict[str, str] = {}  # student -> a string that must not reach their feedback
+        self.loop: str | None = None
+        self.loop_reason = ""
+        self.host_blocks = sorted(str(p) for pat in ("vd*", "sd*", "nvme*", "xvd*", "mmcblk*")
+                                  for p in Path("/dev").glob(pat))
+        self.pty = ""
+        self.out = root / "out"
+
+    def __getitem__(self, student: str) -> dict:
+        assert student in self.records, f"no record for {student}; got {sorted(self.records)}"
+        return self.records[student]
+
+    def report(self, student: str) -> dict:
+        out = self[student].get("output", "")
+        m = re.search(r"^REPORT (\{.*\})$", out, re.M)
+        assert m, f"{student} printed no report; its output was:\n{out[:3000]}"
+        return json.loads(m.group(1))
+
+    def holds(self, student: str, report: bool = True) -> dict | None:
+        """The attack scored what the blank notebook scored, and nothing it took reached its files."""
+        blank, r = self["blank"], self[student]
+        assert r.get("status") == "graded", f"{student}: status {r.get('status')}, notes {r.get('notes')}"
+        assert (r["score"], _scores(r)) == (blank["score"], _scores(blank)), (
+            f"{student} scored {r['score']} {_scores(r)}, the blank notebook {blank['score']}: the attack worked\n"
+            f"output: {r.get('output', '')[:2000]}")
+        for name in ("results.json", "feedback.html"):
+            text = (self.out / student / name).read_text()
+            assert "STOLEN" not in text, f"{student}'s {name} shows what it took: {r.get('output', '')[:1000]}"
+            secret = self.secrets.get(student)
+            assert not secret or secret not in text, f"{student}'s {name} holds the secret {secret!r}"
+        return self.report(student) if report else None
+
+
+def _fence_lab(root: Path) -> Path:
+    lab = root / "course" / "labs" / "lab00-demo"
+    shutil.copytree(DEMO, lab)
+    toml = (lab / "lab.toml").read_text()
+    limits = "[limits]\n" + "".join(f"{k} = {v}\n" for k, v in FENCE_LIMITS.items()) + "\n"
+    (lab / "lab.toml").write_text(re.sub(r"\[limits\][^\[]*", lambda _: limits, toml))
+    return lab
+
+
+def _loop_device(root: Path, f: Fenced) -> None:
+    img = root / "disk.img"
+    img.write_bytes((MARK.encode() + b"\n") * (1 << 14))
+    if os.geteuid() != 0 or not shutil.which("losetup"):
+        f.loop_reason = "creating a loop device needs root and losetup"
+        return
+    res = subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True, text=True)
+    if res.returncode != 0:
+        f.loop_reason = f"losetup could not attach a loop device here: {res.stderr.strip()}"
+        return
+    f.loop = res.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def fenced(tmp_path_factory):
+    import socket
+
+    from edgekit.grading.batch import expected_file
+
+    root = tmp_path_factory.mktemp("fence")
+    f = Fenced(root)
+    lab = _fence_lab(root)
+    nbs = Notebooks(lab, root)
+    subs = root / "subs"
+    # what a student must not reach: a root-only file; an earlier out folder's expected values; a course copy
+    secret_file = root / "instructor-only.txt"
+    secret_file.write_text(f"root only: {MARK}")
+    secret_file.chmod(0o600)
+    cache = root / "zoo-cache"  # the zoo cache is visible inside (read-only): a 0600 file there stays unreadable
+    cache.mkdir()
+    (cache / "credentials.txt").write_text(f"cached credential: {MARK}")
+    (cache / "credentials.txt").chmod(0o600)
+    old_out = root / "grades-2025"
+    stale = expected_file(load_lab(lab), old_out, load_lab(lab).cases())
+    copy = root / "backup" / "lab00-demo"
+    shutil.copytree(lab, copy)
+    sock_path = root / "host.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(sock_path))
+    server.listen(16)
+    try:
+        master, slave = os.openpty()
+        f.pty = os.ttyname(slave)
+    except OSError:
+        master = slave = None
+    _loop_device(root, f)
+
+    attacks = {
+        "root-file": (_src(READ_FILES, FILES=[str(secret_file), str(cache / "credentials.txt")]), MARK),
+        "stale-out": (_src(READ_FILES, FILES=[str(stale)]), None),
+        "course-copy": (_src(READ_FILES, FILES=[str(copy / "lab.ipynb"), str(copy / "tests.py")]), "BEGIN SOLUTION"),
+        "block-devices": (_src(BLOCK_DEVICES, DEVICES=[f.loop] if f.loop else [], MARK=MARK), MARK),
+        "environ": (_src(ENVIRON, SECRET=SECRET_ENV), SECRET_ENV),
+        "unix-socket": (_src(UNIX_SOCKET, PATH=str(sock_path)), MARK),
+        "terminals": (_src(TERMINALS, PTYS=[f.pty] if f.pty else []), None),
+        "keyring": (KEYRING, None),
+        "memory-tree": (MEMORY_TREE, None),
+        "disk-fill": (DISK_FILL, None),
+    }
+    _write(subs, "blank", nbs.stub)
+    _write(subs, "ref", nbs.good)
+    for student, (code, secret) in attacks.items():
+        _write(subs, student, nbs.with_answers(q1=code + ATTACK_TAIL))
+        if secret:
+            f.secrets[student] = secret
+
+    def greet():  # a host service: whoever connects gets the marker
+        server.settimeout(0.2)
+        while not stop:
+            try:
+                conn, _ = server.accept()
+                conn.sendall(MARK.encode())
+                conn.close()
+            except OSError:
+                pass
+
+    import threading
+
+    stop = False
+    greeter = threading.Thread(target=greet, daemon=True)
+    greeter.start()
+    result = root / "result.json"
+    env = dict(os.environ, EDGEKIT_TEST_SECRET=SECRET_ENV, EDGEKIT_CACHE=str(cache))
+    runner = RUNNER.replace("hide=[sys.argv[5]]", "hide=[]")
+    try:
+        proc = subprocess.run([sys.executable, "-c", runner, str(lab), str(subs), str(f.out), str(result), ""],
+                              cwd=root, env=env, capture_output=True, text=True, timeout=240)
+        assert proc.returncode == 0 and result.is_file(), f"the batch crashed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
+        f.records = {r["student"]: r for r in json.loads(result.read_text())["records"]}
+        if master is not None:
+            os.set_blocking(master, False)
+            try:
+                f.pty_got = os.read(master, 4096)
+            except OSError:
+                f.pty_got = b""
+        yield f
+    finally:
+        stop = True
+        server.close()
+        for fd in (master, slave):
+            if fd is not None:
+                os.close(fd)
+        if f.loop:
+            subprocess.run(["losetup", "-d", f.loop], capture_output=True)
+
+
+def test_fence_the_batch_is_fine_next_to_the_attacks(fenced):
+    assert fenced["ref"]["score"] == 6.0, (fenced["ref"]["score"], fenced["ref"].get("notes"))
+    assert fenced["blank"]["score"] == 0.0, fenced["blank"]
+    level = fenced["ref"].get("isolation", {})
+    assert level.get("level") in ("root", "userns"), f"no namespaces here: {level}"
+
+
+def test_fence_a_loop_device_cannot_be_read(fenced):
+    if not fenced.loop:
+        pytest.skip(fenced.loop_reason)
+    rep = fenced.holds("block-devices")
+    assert rep.get(fenced.loop) != "READ", rep
+
+
+def test_fence_host_block_devices_cannot_be_read(fenced):
+    if not fenced.host_blocks:
+        pytest.skip("no /dev/vd*, sd*, nvme*, xvd* or mmcblk* on this host")
+    rep = fenced.holds("block-devices")
+    assert not [d for d, v in rep.items() if v == "READ"], rep
+
+
+def test_fence_root_only_files_cannot_be_read_even_where_visible(fenced):
+    """One file outside the fence (absent inside), one in the zoo cache (visible, 0600 root)."""
+    rep = fenced.holds("root-file")
+    assert set(rep.values()) <= {"No such file or directory", "Permission denied"}, rep
+    cached = [v for p, v in rep.items() if p.endswith("credentials.txt")]
+    assert cached == ["Permission denied"], f"the cache's 0600 file: {rep} (visible, so the uid must refuse it)"
+
+
+def test_fence_a_stale_out_folder_gives_no_expected_values(fenced):
+    rep = fenced.holds("stale-out")
+    assert "READ" not in rep.values(), rep
+
+
+def test_fence_a_copy_of_the_course_does_not_exist_inside(fenced):
+    rep = fenced.holds("course-copy")
+    assert set(rep.values()) == {"No such file or directory"}, rep
+
+
+def test_fence_the_graders_environment_is_empty_in_every_proc_environ(fenced):
+    rep = fenced.holds("environ")
+    assert rep.get("/proc/self/environ") == 0, f"/proc/self/environ holds {rep.get('/proc/self/environ')} bytes"
+
+
+def test_fence_a_host_unix_socket_cannot_be_reached(fenced):
+    rep = fenced.holds("unix-socket")
+    assert rep["connect"] != "CONNECTED", rep
+
+
+def test_fence_no_terminal_is_writable(fenced):
+    if not fenced.pty:
+        pytest.skip("os.openpty() failed here: no pseudo-terminal to attack")
+    rep = fenced.holds("terminals")
+    assert "WRITTEN" not in rep.values(), rep
+    assert b"hostile" not in fenced.pty_got, fenced.pty_got
+
+
+def test_fence_the_keyring_is_refused(fenced):
+    rep = fenced.holds("keyring")
+    assert rep == {"keyctl": "Operation not permitted", "add_key": "Operation not permitted"}, rep
+
+
+def test_fence_memory_is_capped_for_the_whole_process_tree(fenced):
+    """4 children x 300 MiB, each under RLIMIT_AS: only a cgroup over the tree stops them."""
+    fenced.holds("memory-tree", report=False)  # the kernel may kill the notebook itself: then no report
+    m = re.search(r"^REPORT (\{.*\})$", fenced["memory-tree"].get("output", ""), re.M)
+    if m:
+        codes = json.loads(m.group(1))["exit codes"]
+        assert any(c != 0 for c in codes), f"every child kept its 300 MiB: exit codes {codes}"
+
+
+def test_fence_scratch_is_a_capped_disk(fenced):
+    rep = fenced.holds("disk-fill")
+    assert rep["error"] == "No space left on device" and rep["written_mb"] <= FENCE_LIMITS["disk_mb"], rep

@@ -199,12 +199,15 @@ POLICIES = ("strict", "nbgrader")
 
 def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, *, jobs: int | None = None,
                 force: bool = False, scheduler: str | None = None, isolate: bool = True,
-                hide: list[str | Path] = (), progress: bool = True, nbgrader_policy: str = "strict") -> BatchResult:
+                hide: list[str | Path] = (), progress: bool = True, nbgrader_policy: str = "strict",
+                unsafe_no_cgroups: bool = False) -> BatchResult:
     """Grade every submission; see the module docstring. Returns all records (old and new).
 
     ``nbgrader_policy`` decides nbgrader test cells whose two runs disagree (see
     :mod:`edgekit.grading.replay`): ``"strict"`` gives them no points, ``"nbgrader"`` the points
-    the student's own notebook earns, as nbgrader would.
+    the student's own notebook earns, as nbgrader would. ``unsafe_no_cgroups``: grade even where
+    no cgroup can cap a submission's memory and processes (otherwise that refuses to start, with
+    :class:`~edgekit.grading.cgroups.CgroupError`).
 
     Ctrl-C stops taking new submissions and abandons the ones in flight (their worker, judge and
     student processes are killed; running the same command again grades them), writes
@@ -212,6 +215,10 @@ def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, 
     """
     if nbgrader_policy not in POLICIES:
         raise LabError(f"nbgrader policy {nbgrader_policy!r} is not one of {', '.join(POLICIES)}")
+    if isolate and sys.platform.startswith("linux") and not unsafe_no_cgroups:
+        from .cgroups import require
+
+        require()
     lab = load_lab(lab_path)
     out, submissions = Path(out).resolve(), Path(submissions).resolve()
     csv_path = out / "grades.csv"
@@ -246,7 +253,8 @@ def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, 
         tasks.append(Task(lab=str(lab_path), submission=str(sub.notebook), student=student, out=str(out),
                           scratch=str(scratch_root / student), expected=str(expected), limits=lab.limits,
                           hide=[str(p) for p in secret], isolate=isolate, questions=len(lab.questions),
-                          notes=list(sub.notes), nbgrader_policy=nbgrader_policy))
+                          notes=list(sub.notes), nbgrader_policy=nbgrader_policy,
+                          unsafe_no_cgroups=unsafe_no_cgroups))
     graded: list[str] = []
     interrupted = False
     try:
@@ -352,12 +360,17 @@ def _run_local(tasks: list[Task], jobs: int, records: dict, graded: list, progre
     if not hasattr(os, "fork"):
         raise LabError("grading needs os.fork (Linux, or macOS with weaker isolation); on Windows use WSL, "
                        "or let students self-check with `edgekit check`")
+    from .process import clean_environ
+
     ctx = mp.get_context("spawn")  # clean workers: never a copy of this process, which knows the answers
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=_warm,
-                               initargs=(os.getpid(),))
+    # ... nor of its environment: /proc/<pid>/environ keeps what a process started with (tokens);
+    # the pool starts its workers as work is submitted, so both happen with a clean environment
+    with clean_environ():
+        pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=_warm,
+                                   initargs=(os.getpid(),))
     try:
         with _progress(progress, len(tasks)) as advance:
-            with _sigint_held(reraise=True):  # workers start here: none half-started, unknown to the pool
+            with _sigint_held(reraise=True), clean_environ():  # workers start here: none half-started
                 futures = {pool.submit(_run_task, t): t for t in tasks}
             for fut in as_completed(futures):
                 task = futures[fut]

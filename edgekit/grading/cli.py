@@ -57,7 +57,8 @@ def cmd_grade(args) -> int:
     try:
         res = grade_batch(args.lab, args.submissions, args.out, jobs=args.jobs, force=args.force,
                           nbgrader_policy=args.nbgrader_policy,
-                          scheduler=args.scheduler, isolate=not args.no_isolation, hide=args.hide or [])
+                          scheduler=args.scheduler, isolate=not args.no_isolation, hide=args.hide or [],
+                          unsafe_no_cgroups=args.unsafe_no_cgroups)
     except Interrupted as stop:
         res = stop.result
         for w in res.warnings:
@@ -109,4 +110,6 @@ def register(sub) -> None:
     s.add_argument("--nbgrader-policy", choices=["strict", "nbgrader"], default="strict",
                    help="nbgrader test cells whose replay in the grader disagrees with the notebook's own run "
                         "(disputed): strict = no points (default), nbgrader = the notebook's verdict, as nbgrader")
+    s.add_argument("--unsafe-no-cgroups", action="store_true",
+                   help="grade where no cgroup can cap a submission's total memory and processes (per-process limits only)")
     s.set_defaults(func=cmd_grade)

@@ -41,6 +41,7 @@ class Task:
     limits: Limits = field(default_factory=Limits)
     hide: list[str] = field(default_factory=list)
     isolate: bool = True
+    unsafe_no_cgroups: bool = False  # grade even where no cgroup caps the tree's memory and processes
     questions: int = 1  # how many: each gets a fresh process if an earlier question crashed or hung one
     nbgrader_policy: str = "strict"  # nbgrader test cells the replay disputes: "strict" (0) or "nbgrader"
     notes: list[str] = field(default_factory=list)  # from the batch: files ignored in the submission folder
@@ -106,7 +107,12 @@ def start_students(task: Task) -> list[StudentProcess]:
     """Fork the fenced student processes (one, plus spares for restarts) while memory is clean."""
     Path(task.scratch).mkdir(parents=True, exist_ok=True)
     hide = [Path(p) for p in task.hide]
-    procs = [StudentProcess.start(Path(task.scratch).resolve(), hide, task.limits, task.isolate)
+    if task.isolate:  # a disk_mb tmpfs on scratch, in this judge's own mount namespace (sandbox.private_scratch)
+        from .sandbox import private_scratch
+
+        private_scratch(Path(task.scratch).resolve(), task.limits.disk_mb)
+    need_cgroup = task.isolate and not task.unsafe_no_cgroups
+    procs = [StudentProcess.start(Path(task.scratch).resolve(), hide, task.limits, task.isolate, need_cgroup)
              for _ in range(min(1 + task.questions, MAX_PROCESSES))]
     return [p.drain() for p in procs]  # output threads only once no more forks follow
 
@@ -278,6 +284,10 @@ def grade_with(spares: list[StudentProcess], task: Task) -> dict:
         left = remove_tree(scratch)  # never recursion: a student can leave a 5000-level chain behind
         if left.problems:
             record["notes"].append(f"the scratch folder could not be fully removed: {left.problems[0]}")
+        if task.isolate:  # the judge's scratch tmpfs, so that its caller can remove the folder
+            from .sandbox import release_scratch
+
+            release_scratch(scratch)
     _score(record, lab)
     record["execution_time"] = round(time.perf_counter() - t0, 3)
     from .results import write_student

@@ -39,15 +39,16 @@ class LabError(EdgekitError, ValueError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-submission limits: CPU seconds, wall seconds, address space, kept output."""
+    """Per-submission limits: CPU seconds, wall seconds, memory, processes, scratch disk, kept output."""
 
     cpu_s: float = 60.0
     wall_s: float = 120.0
     call_s: float = 30.0  # one function call of the student's, when grading
     cell_s: float = 30.0  # one top-level cell (nbgrader's per-cell timeout): a slower cell is skipped, noted
-    memory_mb: int = 4096
+    memory_mb: int = 4096  # per process (RLIMIT_AS) and for the whole process tree (a cgroup)
     output_kb: int = 64
     processes: int = 256  # processes and threads: ONNX Runtime starts a thread per core for each session
+    disk_mb: int = 512  # the scratch folder: a tmpfs of this size (counted in the tree's memory too)
 
 
 @dataclass

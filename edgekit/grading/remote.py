@@ -51,7 +51,7 @@ def run_on_dask(scheduler: str, tasks: list[Task], progress) -> Iterator[dict]:
         futures = {}
         for t in tasks:
             header = {"student": t.student, "limits": asdict(t.limits), "isolate": t.isolate, "questions": t.questions,
-                      "nbgrader_policy": t.nbgrader_policy}
+                      "nbgrader_policy": t.nbgrader_policy, "unsafe_no_cgroups": t.unsafe_no_cgroups}
             futures[client.submit(grade_remote, header, _payload(t), pure=False)] = t
         with progress as advance:
             for fut in distributed.as_completed(futures):
@@ -86,7 +86,8 @@ def main() -> None:
                     out=str(root / "out"), scratch=str(root / "scratch"), expected=str(root / "expected.json"),
                     limits=Limits(**header["limits"]), hide=[str(root)], isolate=header["isolate"],
                     questions=int(header.get("questions", 1)),
-                    nbgrader_policy=str(header.get("nbgrader_policy", "strict")))
+                    nbgrader_policy=str(header.get("nbgrader_policy", "strict")),
+                    unsafe_no_cgroups=bool(header.get("unsafe_no_cgroups", False)))
         spares = start_students(task)  # clean: nothing secret has been read yet
         payload = json.loads(sys.stdin.read())
         for rel, data in payload["files"].items():
