@@ -35,8 +35,8 @@ def test_this_installation_is_healthy(timed_report):
         assert name in names, f"no {name!r} check in {names}"
     assert "CPUExecutionProvider" in report.providers, report.providers
     assert report.device and report.device["fingerprint"], report.device
-    # all children overlap; a 2-core machine needs about a second
-    assert seconds < 4, f"run_checks took {seconds:.2f} s"
+    # a hang guard, not a speed claim (about a second on an idle 2-core machine; speed belongs in benchmarks/)
+    assert seconds < 60, f"run_checks took {seconds:.2f} s"
 
 
 def test_report_is_plain_json_and_renders(timed_report):
