@@ -15,7 +15,7 @@ student could write:
 
 A background thread keeps the replacements bound, so context cells that run after the answer
 cells (today's grader re-runs the instructor's copies) cannot undo them. Every variant must
-score 0.
+score 0. The rule this holds the labs to is in labs/README.md ("Verdicts").
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ NOTEBOOKS = ROOT / "notebooks"
 CONSTANTS = {"zero": "0", "one": "1.0", "minus-inf": "float('-inf')", "nan": "float('nan')", "true": "True",
              "none": "None"}
 
-pytestmark = pytest.mark.skipif(not LABS, reason="no labs in labs/ yet")
+# one grading batch per lab, every variant a student of it: about 3 minutes for the 12 labs on 2 cores
+pytestmark = [pytest.mark.skipif(not LABS, reason="no labs in labs/ yet"), pytest.mark.slow]
 
 
 def defined_names(source: str, lab_dir: Path) -> list[str]:

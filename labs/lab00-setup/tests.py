@@ -59,7 +59,9 @@ counts = np.rint(x[:, 0] * 16).astype(np.int64)  # the scanner's 0..16 counts
 digits_cnn, face = obj("edgekit:load", "digits-cnn"), obj("edgekit:load", "face-detector")
 case("q4", "inputs and outputs of digits-cnn", call("io_names", digits_cnn), equal(), public=True)
 case("q4", "inputs and outputs of face-detector (two outputs)", call("io_names", face), equal())
-case("q4", "the first test digit", call("predict_digit", digits_cnn, counts[0]), equal(), public=True)
+case("q4", "test digit 3 (a 3)", call("predict_digit", digits_cnn, counts[3]), equal(), public=True)
+case("q4", "the first two test digits (a 0 and a 1)",
+     lambda ns: [ns.predict_digit(ns.ek.load("digits-cnn"), counts[i]) for i in (0, 1)], equal())
 for i in (7, 42, 228):
     case("q4", f"test digit {i}" + (" (the model is wrong on this one)" if i == 228 else ""), call("predict_digit", digits_cnn, counts[i]), equal())
 case("q4", "counts as uint8", call("predict_digit", digits_cnn, counts[42].astype(np.uint8)), equal())

@@ -74,7 +74,8 @@ def error_within(got, want):
     if isinstance(got, bool) or not isinstance(got, (int, float, np.number)) or not np.isfinite(float(got)):
         return f"expected a finite number near {error:.6g}, got {got!r}"
     if not np.isclose(float(got), error, rtol=1e-4, atol=1e-9):
-        return f"expected {error:.6g} (the round-trip error of ONNX Runtime's QuantizeLinear/DequantizeLinear), got {float(got):.6g}"
+        return (f"expected {error:.6g} (the round-trip error of ONNX Runtime's QuantizeLinear/DequantizeLinear), "
+                f"got {float(got):.6g}")
     return None if float(got) <= bound else f"expected at most scale / 2 = {bound:.6g}, got {float(got):.6g}"
 
 
