@@ -10,8 +10,8 @@ student could write:
 - ``oracle``: every helper of the context cells is replaced by the *instructor's own* helper,
   run on the instructor's solutions (exec'd from a copy of the lab notebook): the best-looking
   value a helper can give. The answers stay stubs.
-- ``0``, ``1.0``, ``-inf``, ``nan``, ``True``, ``None``: every function of the notebook, helpers
-  and answers alike, returns that constant.
+- ``0``, ``1.0``, ``-inf``, ``nan``, ``True``, ``None``, ``[]``, ``{}``: every function of the
+  notebook, helpers and answers alike, returns that constant.
 
 A background thread keeps the replacements bound, so context cells that run after the answer
 cells (today's grader re-runs the instructor's copies) cannot undo them. Every variant must
@@ -33,7 +33,7 @@ ROOT = Path(__file__).parents[1]
 LABS = sorted(p for p in (ROOT / "labs").iterdir() if (p / "lab.toml").is_file()) if (ROOT / "labs").is_dir() else []
 NOTEBOOKS = ROOT / "notebooks"
 CONSTANTS = {"zero": "0", "one": "1.0", "minus-inf": "float('-inf')", "nan": "float('nan')", "true": "True",
-             "none": "None"}
+             "none": "None", "empty-list": "[]", "empty-dict": "{}"}
 
 # one grading batch per lab, every variant a student of it: about 3 minutes for the 12 labs on 2 cores
 pytestmark = [pytest.mark.skipif(not LABS, reason="no labs in labs/ yet"), pytest.mark.slow]

@@ -211,7 +211,8 @@ def never_more_nodes(ns):
     out = []
     for path in MODELS.values():
         before = sum(ns.op_histogram(path).values())
-        out += [sum(ns.optimized_histogram(path, lv).values()) <= before for lv in ("basic", "extended", "all")]
+        # 0 < after: an empty histogram has no more nodes either, but it is not the graph ORT runs
+        out += [0 < sum(ns.optimized_histogram(path, lv).values()) <= before for lv in ("basic", "extended", "all")]
     return out
 
 

@@ -104,8 +104,9 @@ case("q3", "no weight left: every output is the bias",
      lambda ns: ns.accuracy(ns.apply_masks(ns.digits_model, none_kept)), one_image)
 case("q3", "the pruned model's initializers (weights masked, biases kept)",
      lambda ns: arrays_of(ns.apply_masks(ns.digits_model, g80)), arrays_equal, weight=2)
-case("q3", "apply_masks leaves the original model unchanged",
-     lambda ns: (ns.apply_masks(ns.digits_model, g90), arrays_of(ns.digits_model))[1], arrays_equal)
+case("q3", "apply_masks leaves the original model unchanged (and returns the pruned one)",
+     lambda ns: [arrays_of(ns.apply_masks(ns.digits_model, g90)), arrays_of(ns.digits_model)],
+     lambda got, want: arrays_equal(got[0], want[0]) or arrays_equal(got[1], want[1]))
 
 # -- q4: parameters and MACs of every Conv and Gemm -------------------------------------------------
 case("q4", "digits-cnn", call("layer_costs", obj("edgekit.zoo:path", "digits-cnn")), equal(), public=True)

@@ -78,7 +78,9 @@ def accuracy(ns):
 
 
 def size(ns):
-    return _deployed(ns)["size_bytes"]
+    """The file's size, if it is a model that loads (-1 if not: a few bytes of anything are not a deployment)."""
+    a = _deployed(ns)
+    return a["size_bytes"] if a["loads"] else -1
 
 
 case("q2", "your file meets the budget (measured in your notebook)", call("deployed_budget"), equal(), public=True)
