@@ -11,7 +11,8 @@ student could write:
   run on the instructor's solutions (exec'd from a copy of the lab notebook): the best-looking
   value a helper can give. The answers stay stubs.
 - ``0``, ``1.0``, ``-inf``, ``nan``, ``True``, ``None``, ``[]``, ``{}``: every function of the
-  notebook, helpers and answers alike, returns that constant.
+  notebook, helpers and answers alike, and every function of the lab's support modules (patched
+  in place), returns that constant.
 
 A background thread keeps the replacements bound, so context cells that run after the answer
 cells (today's grader re-runs the instructor's copies) cannot undo them. Every variant must
@@ -35,7 +36,7 @@ NOTEBOOKS = ROOT / "notebooks"
 CONSTANTS = {"zero": "0", "one": "1.0", "minus-inf": "float('-inf')", "nan": "float('nan')", "true": "True",
              "none": "None", "empty-list": "[]", "empty-dict": "{}"}
 
-# one grading batch per lab, every variant a student of it: about 3 minutes for the 12 labs on 2 cores
+# one grading batch per lab, every variant a student of it: about 4 minutes for the 12 labs on 2 busy cores
 pytestmark = [pytest.mark.skipif(not LABS, reason="no labs in labs/ yet"), pytest.mark.slow]
 
 
@@ -84,10 +85,24 @@ if "_shadow_thread" not in globals():
 '''
 
 
+PATCH_SUPPORT = '''
+import os
+import sys
+import types
+
+for _shadow_module in list(sys.modules.values()):  # the lab's support modules: every public function too
+    if os.path.dirname(os.path.abspath(getattr(_shadow_module, "__file__", None) or "/")) == os.getcwd():
+        for _shadow_name, _shadow_value in list(vars(_shadow_module).items()):
+            if isinstance(_shadow_value, types.FunctionType) and not _shadow_name.startswith("_"):
+                setattr(_shadow_module, _shadow_name, _shadow_constant)
+'''
+
+
 def constant_shadow(names: list[str], value: str) -> str:
-    """Code that binds every name in ``names`` to a function returning ``value``, and keeps it bound."""
+    """Code that binds every name in ``names``, and every function of the lab's support modules, to a
+    function returning ``value``, and keeps the names bound."""
     return (f"def _shadow_constant(*args, **kwargs):\n    return {value}\n\n\n"
-            f"_SHADOWS = {{name: _shadow_constant for name in {names!r}}}\n" + KEEP_BOUND)
+            f"_SHADOWS = {{name: _shadow_constant for name in {names!r}}}\n" + PATCH_SUPPORT + KEEP_BOUND)
 
 
 def oracle_shadow(names: list[str], instructor_cells: list[str]) -> str:
