@@ -67,9 +67,22 @@ def qparams_close(got, want):
     return None
 
 
-def at_most(got, want):
-    """A property: got <= want (both numbers)."""
-    return None if float(got) <= float(want) else f"expected at most {float(want):.6g}, got {float(got):.6g}"
+def error_within(got, want):
+    """Two-sided: ``want`` is (the round-trip error ONNX Runtime gives, scale / 2). The answer must be that
+    error (relative 1e-4) and at most scale / 2: a degenerate 0, -inf or nan passes neither."""
+    error, bound = want
+    if isinstance(got, bool) or not isinstance(got, (int, float, np.number)) or not np.isfinite(float(got)):
+        return f"expected a finite number near {error:.6g}, got {got!r}"
+    if not np.isclose(float(got), error, rtol=1e-4, atol=1e-9):
+        return (f"expected {error:.6g} (the round-trip error of ONNX Runtime's QuantizeLinear/DequantizeLinear), "
+                f"got {float(got):.6g}")
+    return None if float(got) <= bound else f"expected at most scale / 2 = {bound:.6g}, got {float(got):.6g}"
+
+
+def ort_roundtrip_error(x, dtype):
+    """max |x - DequantizeLinear(QuantizeLinear(x))| with ONNX Runtime's own scale and zero point."""
+    scale, zp = ort_qparams(x.min(), x.max(), dtype == "int8")
+    return float(np.abs(x - ort_dequantize(ort_quantize(x, scale, zp, dtype), scale, zp)).max())
 
 
 rng = np.random.default_rng(5)
@@ -127,7 +140,7 @@ for name, x in arrays.items():
     case("q3", f"int8 round trip, {name}", call("fake_quant", x, "int8"), close(atol=1e-6))
     for dtype, qp in (("uint8", ort_qparams(x.min(), x.max(), False)), ("int8", ort_qparams(x.min(), x.max(), True))):
         case("q3", f"property: {dtype} error <= scale / 2 ({name})", call("max_roundtrip_error", x, dtype),
-             against(qp[0] / 2 * (1 + 1e-5), at_most))
+             against((ort_roundtrip_error(x, dtype), qp[0] / 2 * (1 + 1e-5)), error_within))
 case("q3", "a constant tensor of 3.0", call("fake_quant", np.full(10, 3.0, np.float32), "uint8"), close(atol=1e-6))
 case("q3", "a constant zero tensor comes back as zeros", call("fake_quant", np.zeros(6, np.float32), "int8"),
      close(atol=0))

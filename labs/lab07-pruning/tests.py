@@ -49,6 +49,15 @@ def arrays_equal(got, want):
     return None
 
 
+def arrays_of(model) -> dict:
+    """{name: array} of every initializer of a model the student's process holds, read here from its bytes
+    (not with the notebook's initializer_arrays, which the student could redefine)."""
+    data = model.SerializeToString()
+    if not isinstance(data, bytes) or len(data) > 2_000_000:
+        raise ValueError("expected an onnx.ModelProto of digits-cnn's size")
+    return {t.name: numpy_helper.to_array(t) for t in onnx.load_from_string(data).graph.initializer}
+
+
 def sparsity_of(masks):
     return {n: float(1 - np.mean(m)) for n, m in masks.items()}
 
@@ -87,13 +96,17 @@ none_kept = {n: np.zeros(w.shape, bool) for n, w in weights.items()}
 one_image = close(atol=1.5 / 364)  # at most one test image may differ
 case("q3", "accuracy of the dense model", call("accuracy", ref("digits_model")), close(atol=1e-9), public=True)
 case("q3", "accuracy at 80% global sparsity", call("pruned_accuracy", g80), one_image, public=True)
-case("q3", "accuracy at 90% global sparsity", call("pruned_accuracy", g90), one_image)
-case("q3", "accuracy at 50% per-layer sparsity", call("pruned_accuracy", l50), one_image)
-case("q3", "no weight left: every output is the bias", call("pruned_accuracy", none_kept), one_image)
+case("q3", "accuracy at 90% global sparsity", lambda ns: ns.accuracy(ns.apply_masks(ns.digits_model, g90)),
+     one_image)
+case("q3", "accuracy at 50% per-layer sparsity", lambda ns: ns.accuracy(ns.apply_masks(ns.digits_model, l50)),
+     one_image)
+case("q3", "no weight left: every output is the bias",
+     lambda ns: ns.accuracy(ns.apply_masks(ns.digits_model, none_kept)), one_image)
 case("q3", "the pruned model's initializers (weights masked, biases kept)",
-     lambda ns: ns.initializer_arrays(ns.apply_masks(ns.digits_model, g80)), arrays_equal, weight=2)
-case("q3", "apply_masks leaves the original model unchanged",
-     lambda ns: (ns.apply_masks(ns.digits_model, g90), ns.initializer_arrays(ns.digits_model))[1], arrays_equal)
+     lambda ns: arrays_of(ns.apply_masks(ns.digits_model, g80)), arrays_equal, weight=2)
+case("q3", "apply_masks leaves the original model unchanged (and returns the pruned one)",
+     lambda ns: [arrays_of(ns.apply_masks(ns.digits_model, g90)), arrays_of(ns.digits_model)],
+     lambda got, want: arrays_equal(got[0], want[0]) or arrays_equal(got[1], want[1]))
 
 # -- q4: parameters and MACs of every Conv and Gemm -------------------------------------------------
 case("q4", "digits-cnn", call("layer_costs", obj("edgekit.zoo:path", "digits-cnn")), equal(), public=True)

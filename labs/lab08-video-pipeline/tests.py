@@ -1,7 +1,13 @@
 """Tests of Lab 8. Frames come from the deterministic synthetic source; the queue is judged by what
 comes out of it (scripted in one thread, or with a real producer and consumer whose output does not
-depend on timing); stage statistics use the shipped, simulated timing log."""
+depend on timing); stage statistics use the shipped, simulated timing log.
 
+The scripted queue cases are driven from the grader: a trusted copy of lab08_support.run_script calls
+the student's FrameQueue's put/get one by one, so what a case sees is what the queue answered. The
+threaded cases need threads next to the queue, in the student's process: they run the lab's own
+lab08_support.run_threads there (not a notebook helper)."""
+
+import importlib.util
 import json
 from pathlib import Path
 
@@ -10,6 +16,9 @@ import numpy as np
 from edgekit.grading import call, case, close, equal
 from edgekit.video import VideoSource
 
+_spec = importlib.util.spec_from_file_location("lab08_support_grader", Path(__file__).parent / "lab08_support.py")
+support = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(support)
 LOG = json.loads((Path(__file__).parent / "lab08_timing_log.json").read_text())
 STAGES = LOG["stages"]
 RUNS = LOG["runs"]
@@ -61,14 +70,27 @@ case("q1", "dtype float32 and C-contiguous",
 three = [["put", 0], ["put", 1], ["put", 2], ["get"], ["put", 3]]
 case("q2", "waiting: a full queue refuses (timeout)", call("queue_script", 2, False, three), equal(), public=True)
 case("q2", "dropping: the oldest goes", call("queue_script", 2, True, three), equal(), public=True)
-case("q2", "get on an empty queue times out with None", call("queue_script", 3, False, [["get"], ["put", 7], ["get"], ["get"]]),
+
+
+def script(maxsize, drop_oldest, steps):
+    """What the student's FrameQueue answers to ``steps``, each put and get asked from here."""
+    return lambda ns: support.run_script(ns.FrameQueue, maxsize, drop_oldest, steps)
+
+
+def threads(n_frames, maxsize, drop_oldest):
+    return lambda ns: ns.lab08_support.run_threads(ns.FrameQueue, n_frames, maxsize, drop_oldest)
+
+
+case("q2", "waiting: a full queue refuses (asked by the grader)", script(2, False, three), equal())
+case("q2", "dropping: the oldest goes (asked by the grader)", script(2, True, three), equal())
+case("q2", "get on an empty queue times out with None", script(3, False, [["get"], ["put", 7], ["get"], ["get"]]),
      equal())
 case("q2", "maxsize 1, dropping: always the newest",
-     call("queue_script", 1, True, [["put", i] for i in range(6)] + [["get"], ["put", 9]]), equal(), weight=2)
-case("q2", "first in, first out", call("queue_script", 4, False, [["put", i] for i in range(4)] + [["get"]] * 2
-                                       + [["put", 10], ["put", 11], ["put", 12]]), equal())
-case("q2", "threads, waiting: every frame, in order", call("queue_threads", 200, 2, False), equal(), weight=2)
-case("q2", "threads, slow consumer, dropping: the newest frames", call("queue_threads", 50, 3, True), equal(), weight=2)
+     script(1, True, [["put", i] for i in range(6)] + [["get"], ["put", 9]]), equal(), weight=2)
+case("q2", "first in, first out", script(4, False, [["put", i] for i in range(4)] + [["get"]] * 2
+                                         + [["put", 10], ["put", 11], ["put", 12]]), equal())
+case("q2", "threads, waiting: every frame, in order", threads(200, 2, False), equal(), weight=2)
+case("q2", "threads, slow consumer, dropping: the newest frames", threads(50, 3, True), equal(), weight=2)
 
 # -- q3: the timing log -----------------------------------------------------------------------------
 case("q3", "the pipelined run: the numbers", call("report_numbers", RUNS["pipelined"], STAGES), close(rtol=1e-9),

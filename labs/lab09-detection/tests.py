@@ -136,8 +136,12 @@ case("q4", "the pair's candidates (rows 190-259): two faces", call("nms", PBOX[1
      equal(), public=True)
 case("q4", "the pair, all 896 rows: two faces", call("nms", PBOX, PSCORE, 0.3, 0.5), equal())
 case("q4", "the astronaut: one face out of 8 candidates", call("nms", ABOX, ASCORE, 0.3, 0.5), equal())
-case("q4", "no boxes at all", call("nms", np.zeros((0, 4)), np.zeros(0), 0.3), equal(), weight=2)
-case("q4", "no box reaches the score threshold", call("nms", three, np.array([0.4, 0.3, 0.2]), 0.5, 0.5), equal())
+# the right answer to these two is empty: each also asks one whose answer is not, so that [] cannot pass
+case("q4", "no boxes at all (and three)",
+     lambda ns: [ns.nms(np.zeros((0, 4)), np.zeros(0), 0.3), ns.nms(three, np.array([0.9, 0.8, 0.7]), 0.3)], equal(),
+     weight=2)
+case("q4", "no box reaches the score threshold (and at 0.3 one does)",
+     lambda ns: [ns.nms(three, np.array([0.4, 0.3, 0.2]), 0.5, t) for t in (0.5, 0.3)], equal())
 case("q4", "identical boxes with equal scores: only the first", call("nms", np.tile([[1.0, 1, 5, 5]], (4, 1)),
                                                                        np.full(4, 0.7), 0.3), equal(), weight=2)
 case("q4", "equal scores keep input order", call("nms", ties, np.array([0.5, 0.9, 0.5, 0.9]), 0.3), equal(), weight=2)

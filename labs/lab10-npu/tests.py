@@ -1,14 +1,25 @@
 """Tests of Lab 10 (NPU readiness). Nothing here needs the qnn extra: placement reports were recorded
 with the HTP emulator (lab10_reports.json, a public file) or are built here; the graph questions run
 the student's functions on the example models of lab10_support and compare shapes, op counts, number
-formats and outputs (ONNX Runtime's CPU EP) with the reference solution's."""
+formats and outputs (ONNX Runtime's CPU EP) with the reference solution's.
 
+Hidden verdicts never rest on what a helper computes in the student's process: the grader takes the
+model the student's function returns (its serialized bytes) and looks at it here, with a trusted
+copy of lab10_support loaded from this folder."""
+
+import importlib.util
 import json
 from pathlib import Path
 
-from edgekit.grading import call, case, equal, ref, within
+import onnx
+
+from edgekit.grading import call, case, equal
 
 HERE = Path(__file__).parent
+_spec = importlib.util.spec_from_file_location("lab10_support_grader", HERE / "lab10_support.py")
+support = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(support)
+MAX_MODEL_BYTES = 2_000_000  # the examples are a few kB; digits-cnn 87 kB
 REPORTS = json.loads((HERE / "lab10_reports.json").read_text())["reports"]
 QNN, CPU = "QNNExecutionProvider", "CPUExecutionProvider"
 IO = "QNN EP is configured to not take Q nodes that consume a graph input (by design: offload_graph_io_quantization)"
@@ -62,30 +73,113 @@ case("q1", "two missing operators, each named once, sorted; another EP counts as
      same, weight=2)
 case("q1", "everything on QNN", call("summarize", report(("Conv", QNN, ""), ("Relu", QNN, ""))), same)
 
+# -- what the student's functions return, looked at here ----------------------------------------------------
+
+
+def model_of(returned) -> onnx.ModelProto:
+    """The model a student's function returned, from its bytes; refused unless it is a plain, small,
+    self-contained graph (no external data, no control flow, no custom domain) that is safe to run here."""
+    data = returned.SerializeToString()
+    if not isinstance(data, bytes) or not 0 < len(data) <= MAX_MODEL_BYTES:
+        raise ValueError(f"expected an onnx.ModelProto of at most {MAX_MODEL_BYTES:,} bytes")
+    model = onnx.load_from_string(data)
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        raise ValueError("the model keeps its weights in external data files")
+    odd = {n.op_type for n in model.graph.node if n.domain not in ("", "ai.onnx", "com.microsoft")
+           or n.op_type in ("Loop", "Scan", "If")}
+    if odd:
+        raise ValueError(f"unexpected operators: {sorted(odd)}")
+    return model
+
+
+def fixed(name, *args):
+    return lambda ns: model_of(ns.fix_batch(ns.example(name), *args))
+
+
+def shapes_of(name, *args):
+    return lambda ns: support.shapes(fixed(name, *args)(ns))
+
+
+def runs(name, *args):
+    """The output shapes when the fixed model runs on random inputs of its (now fixed) input shapes."""
+    def target(ns):
+        model = fixed(name, *args)(ns)
+        return [list(o.shape) for o in support.run(model, support.feeds(model))]
+    return target
+
+
+def quantized_model(ns, name, n=64):
+    return model_of(ns.quantize_qdq(ns.example(name), ns.calibration(name, n)))
+
+
+def agreement(ns, name="digits-cnn"):
+    """Is the model quantized (QDQ nodes), and does its top-1 class equal the float model's on >= 97% of the
+    digits test images? Both measured here: the float model returned as it was agrees on 100%."""
+    import numpy as np
+
+    import edgekit
+
+    model = quantized_model(ns, name)
+    q, f = support._session(model), support._session(support.example(name))
+    x = edgekit.datasets.digits("test")[0]
+    agree = float(np.mean([q.run(None, {"input": xi[None]})[0].argmax() == f.run(None, {"input": xi[None]})[0].argmax()
+                           for xi in x]))
+    return {"quantized": support.op_counts(model).get("QuantizeLinear", 0) > 0, "agrees on >= 97%": agree >= 0.97}
+
+
+def rewritten(ns, name):
+    """What the student's fuse_gelu made of the example: op counts, opset, outputs, stored tensors."""
+    model = model_of(ns.fuse_gelu(ns.example(name)))
+    onnx.checker.check_model(model)
+    return {"ops": support.op_counts(model), "opset": support.opset(model),
+            "outputs": [o.name for o in model.graph.output],
+            "initializers": sorted(t.name for t in model.graph.initializer)}
+
+
+def computes_the_same(name):
+    """How many Gelu nodes the student's rewrite has, and whether it computes what the original does (largest
+    output difference <= 1e-5 on the same random inputs), both measured here: leaving the model as it was
+    computes the same too, but has no Gelu."""
+    def target(ns):
+        import numpy as np
+
+        model, original = model_of(ns.fuse_gelu(ns.example(name))), support.example(name)
+        dims = {k: [v if isinstance(v, int) else 1 for v in d] for k, d in support.shapes(original)["inputs"].items()}
+        feed = {k: np.random.default_rng(1).normal(size=d).astype(np.float32) * 3 for k, d in dims.items()}
+        diff = max(float(np.abs(a - b).max()) for a, b in zip(support.run(model, feed), support.run(original, feed)))
+        return {"Gelu nodes": support.op_counts(model).get("Gelu", 0), "difference <= 1e-5": diff <= 1e-5}
+    return target
+
+
 # -- q2: fix the batch dimension --------------------------------------------------------------------------
-case("q2", "digits-cnn: batch 1", call("shapes_after", ref("fix_batch"), "digits-cnn"), equal(), public=True)
-case("q2", "digits-cnn runs with the fixed shape", call("run_after", ref("fix_batch"), "digits-cnn"), equal(),
-     public=True)
-case("q2", "batch 4", call("shapes_after", ref("fix_batch"), "digits-cnn", 4), same)
-case("q2", "runs with batch 3", call("run_after", ref("fix_batch"), "digits-cnn", 3), same)
-case("q2", "only the first dimension: 'seq' stays dynamic, two inputs",
-     call("shapes_after", ref("fix_batch"), "two-inputs"), same, weight=2)
-case("q2", "an unnamed dynamic batch", call("shapes_after", ref("fix_batch"), "unnamed-batch"), same, weight=2)
-case("q2", "an unnamed dynamic batch runs", call("run_after", ref("fix_batch"), "unnamed-batch", 2), same)
-case("q2", "a fixed first dimension stays as it is", call("shapes_after", ref("fix_batch"), "static", 4), same)
-case("q2", "mlp-gelu, batch 2", call("shapes_after", ref("fix_batch"), "mlp-gelu", 2), same)
+case("q2", "digits-cnn: batch 1", call("fixed_shapes", "digits-cnn"), equal(), public=True)
+case("q2", "digits-cnn: batch 1 (looked at by the grader)", shapes_of("digits-cnn"), same)
+case("q2", "digits-cnn runs with the fixed shape", runs("digits-cnn"), same)
+case("q2", "batch 4", shapes_of("digits-cnn", 4), same)
+case("q2", "runs with batch 3", runs("digits-cnn", 3), same)
+case("q2", "only the first dimension: 'seq' stays dynamic, two inputs", shapes_of("two-inputs"), same, weight=2)
+case("q2", "an unnamed dynamic batch", shapes_of("unnamed-batch"), same, weight=2)
+case("q2", "an unnamed dynamic batch runs", runs("unnamed-batch", 2), same)
+case("q2", "a fixed first dimension stays as it is", shapes_of("static", 4), same)
+case("q2", "mlp-gelu, batch 2", shapes_of("mlp-gelu", 2), same)
 
 # -- q3: QDQ quantization -----------------------------------------------------------------------------------
 
 
 def quantized(name, part):
-    return lambda ns: ns.quantize_after(ns.quantize_qdq, name)[part]
+    def target(ns):
+        model = quantized_model(ns, name)
+        facts = {"shapes": support.shapes(model), "ops": support.op_counts(model), **support.quantization(model)}
+        return facts[part]
+    return target
 
 
-case("q3", "digits-cnn: shapes, op counts and number formats",
-     call("quantize_after", ref("quantize_qdq"), "digits-cnn"), equal(), public=True)
-case("q3", "digits-cnn still agrees with the float model (>= 97% of the test digits)",
-     lambda ns: ns.agreement_after(ns.quantize_qdq), within(0.97, 1.0), weight=2)
+case("q3", "digits-cnn: shapes, op counts and number formats", call("quantized_summary", "digits-cnn"), equal(),
+     public=True)
+for part in ("shapes", "ops", "weights", "activations"):
+    case("q3", f"digits-cnn: {part} (looked at by the grader)", quantized("digits-cnn", part), same, weight=0.5)
+case("q3", "digits-cnn still agrees with the float model (>= 97% of the test digits, measured by the grader)",
+     agreement, same, weight=2)
 for name in ("mlp-gelu", "erf-mlp"):
     case("q3", f"{name}: batch fixed to 1", quantized(name, "shapes"), same)
     case("q3", f"{name}: QuantizeLinear / DequantizeLinear nodes", quantized(name, "ops"), same)
@@ -93,16 +187,14 @@ for name in ("mlp-gelu", "erf-mlp"):
     case("q3", f"{name}: uint8 activations", quantized(name, "activations"), same)
 
 # -- q4: fuse the GELU ---------------------------------------------------------------------------------------
-case("q4", "mlp-gelu: one Gelu, opset 20", call("rewrite_after", ref("fuse_gelu"), "mlp-gelu"), equal(), public=True)
-case("q4", "mlp-gelu computes the same", call("rewrite_diff", ref("fuse_gelu"), "mlp-gelu"), within(0.0, 1e-5),
-     public=True)
-case("q4", "two GELUs, the second with its inputs in the other order",
-     call("rewrite_after", ref("fuse_gelu"), "mlp-gelu-2"), same, weight=2)
-case("q4", "two GELUs compute the same", call("rewrite_diff", ref("fuse_gelu"), "mlp-gelu-2"), within(0.0, 1e-5))
-case("q4", "a GELU on the graph input, writing the graph output",
-     call("rewrite_after", ref("fuse_gelu"), "gelu-on-input"), same)
-case("q4", "it computes the same", call("rewrite_diff", ref("fuse_gelu"), "gelu-on-input"), within(0.0, 1e-5))
-case("q4", "an Erf read by another node too: left alone", call("rewrite_after", ref("fuse_gelu"), "gelu-shared"),
-     same, weight=2)
+case("q4", "mlp-gelu: one Gelu, opset 20", call("fused_summary", "mlp-gelu"), equal(), public=True)
+case("q4", "mlp-gelu: one Gelu, opset 20 (looked at by the grader)", lambda ns: rewritten(ns, "mlp-gelu"), same)
+case("q4", "mlp-gelu computes the same (measured by the grader)", computes_the_same("mlp-gelu"), same)
+case("q4", "two GELUs, the second with its inputs in the other order", lambda ns: rewritten(ns, "mlp-gelu-2"), same,
+     weight=2)
+case("q4", "two GELUs compute the same", computes_the_same("mlp-gelu-2"), same)
+case("q4", "a GELU on the graph input, writing the graph output", lambda ns: rewritten(ns, "gelu-on-input"), same)
+case("q4", "it computes the same", computes_the_same("gelu-on-input"), same)
+case("q4", "an Erf read by another node too: left alone", lambda ns: rewritten(ns, "gelu-shared"), same, weight=2)
 for name in ("erf-head", "erf-mlp", "digits-cnn"):
-    case("q4", f"{name} has no GELU: unchanged, opset included", call("rewrite_after", ref("fuse_gelu"), name), same)
+    case("q4", f"{name} has no GELU: unchanged, opset included", lambda ns, n=name: rewritten(ns, n), same)
