@@ -17,11 +17,13 @@ import onnx
 from onnx import numpy_helper
 
 import edgekit
-from edgekit.grading import call, case, close, equal, obj, ref, within
+from edgekit.grading import call, case, close, equal, load_lab, obj, ref, within
+from edgekit.grading.fenced import fenced_call
 
 MAX_MODEL_BYTES = 2_000_000  # digits-cnn is 87 kB: anything far bigger is not a quantized digits-cnn
 
 # Built and evaluated here, in the grader, before any student process starts.
+LIMITS = load_lab(Path(__file__).parent).limits
 DIGITS = str(edgekit.zoo.path("digits-cnn"))
 edgekit.zoo.path("mobilenetv2-224")  # the zoo cache is read-only for student processes: build it now
 x_train, _ = edgekit.datasets.digits("train")
@@ -47,12 +49,20 @@ def model_from(data) -> onnx.ModelProto:
     return model
 
 
-def accuracy_of(data) -> float:
-    """Top-1 accuracy on the digits test split of the model in ``data`` (bytes), measured here."""
+def _accuracy(model: bytes) -> float:
     import onnxruntime as ort
 
-    session = ort.InferenceSession(model_from(data).SerializeToString(), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # CPU time then tracks wall time: the fence's CPU limit means what it says
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     return float((session.run(None, {session.get_inputs()[0].name: x_test})[0].argmax(1) == y_test).mean())
+
+
+def accuracy_of(data) -> float:
+    """Top-1 accuracy on the digits test split of the model in ``data`` (bytes), measured by the grader —
+    in a fenced child process with the lab's call_s and memory limits, never in the judge itself."""
+    return fenced_call(_accuracy, model_from(data).SerializeToString(), wall_s=LIMITS.call_s,
+                       memory_mb=LIMITS.memory_mb)
 
 
 def int8(data) -> bytes:

@@ -13,13 +13,23 @@ from pathlib import Path
 
 import onnx
 
-from edgekit.grading import call, case, equal
+from edgekit.grading import call, case, equal, load_lab
+from edgekit.grading.fenced import fenced_call
 
 HERE = Path(__file__).parent
 _spec = importlib.util.spec_from_file_location("lab10_support_grader", HERE / "lab10_support.py")
 support = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(support)
 MAX_MODEL_BYTES = 2_000_000  # the examples are a few kB; digits-cnn 87 kB
+LIMITS = load_lab(HERE).limits
+
+
+def fenced(fn, *args):
+    """``fn(*args)`` on a student's model, in a fenced child process with the lab's limits (never in the judge)."""
+    # ONNX Runtime's threads add CPU seconds faster than wall seconds: the wall limit is the one that binds
+    return fenced_call(fn, *args, wall_s=LIMITS.call_s, cpu_s=4 * LIMITS.call_s, memory_mb=LIMITS.memory_mb)
+
+
 REPORTS = json.loads((HERE / "lab10_reports.json").read_text())["reports"]
 QNN, CPU = "QNNExecutionProvider", "CPUExecutionProvider"
 IO = "QNN EP is configured to not take Q nodes that consume a graph input (by design: offload_graph_io_quantization)"
@@ -104,7 +114,7 @@ def runs(name, *args):
     """The output shapes when the fixed model runs on random inputs of its (now fixed) input shapes."""
     def target(ns):
         model = fixed(name, *args)(ns)
-        return [list(o.shape) for o in support.run(model, support.feeds(model))]
+        return fenced(lambda m: [list(o.shape) for o in support.run(m, support.feeds(m))], model)
     return target
 
 
@@ -120,10 +130,14 @@ def agreement(ns, name="digits-cnn"):
     import edgekit
 
     model = quantized_model(ns, name)
-    q, f = support._session(model), support._session(support.example(name))
     x = edgekit.datasets.digits("test")[0]
-    agree = float(np.mean([q.run(None, {"input": xi[None]})[0].argmax() == f.run(None, {"input": xi[None]})[0].argmax()
-                           for xi in x]))
+
+    def agreement_of(m):
+        q, f = support._session(m), support._session(support.example(name))
+        return float(np.mean([q.run(None, {"input": xi[None]})[0].argmax() == f.run(None, {"input": xi[None]})[0].argmax()
+                              for xi in x]))
+
+    agree = fenced(agreement_of, model)
     return {"quantized": support.op_counts(model).get("QuantizeLinear", 0) > 0, "agrees on >= 97%": agree >= 0.97}
 
 
@@ -146,7 +160,8 @@ def computes_the_same(name):
         model, original = model_of(ns.fuse_gelu(ns.example(name))), support.example(name)
         dims = {k: [v if isinstance(v, int) else 1 for v in d] for k, d in support.shapes(original)["inputs"].items()}
         feed = {k: np.random.default_rng(1).normal(size=d).astype(np.float32) * 3 for k, d in dims.items()}
-        diff = max(float(np.abs(a - b).max()) for a, b in zip(support.run(model, feed), support.run(original, feed)))
+        diff = fenced(lambda m: max(float(np.abs(a - b).max()) for a, b in zip(support.run(m, feed),
+                                                                              support.run(original, feed))), model)
         return {"Gelu nodes": support.op_counts(model).get("Gelu", 0), "difference <= 1e-5": diff <= 1e-5}
     return target
 
