@@ -245,14 +245,17 @@ def run_nbgrader(venv: Path, work: Path, n: int, skip: bool) -> tuple[dict | Non
                                               if "WARNING" in line and "checksum" in line})}, release, version
 
 
-def run_edgekit(work: Path, n: int, jobs: int | None) -> dict:
+def run_edgekit(work: Path, n: int, jobs: int | None, baseline: Path | None = None) -> dict:
+    """``edgekit grade`` as a subprocess; ``baseline``: an earlier checkout's edgekit (on PYTHONPATH) instead."""
     source, subs = work / "course" / "source" / "ps1" / "ps1.ipynb", work / "edgekit" / "submissions"
-    out = work / "edgekit" / f"out-jobs{jobs or 'all'}"
+    out = work / "edgekit" / f"out-jobs{jobs or 'all'}{'-baseline' if baseline else ''}"
     shutil.rmtree(out, ignore_errors=True)  # no cached reference values, nothing to resume
     cmd = [sys.executable, "-m", "edgekit", "grade", str(source), str(subs), "--out", str(out), "--force"]
     cmd += ["--jobs", str(jobs)] if jobs else []
-    print(f"edgekit: grade {n} submissions, jobs={jobs or 'all cores'}...")
-    r = timed(cmd, work)
+    env = None if baseline is None else {**os.environ, "PYTHONPATH": str(baseline)}
+    print(f"edgekit{' (baseline ' + str(baseline) + ')' if baseline else ''}: grade {n} submissions, "
+          f"jobs={jobs or 'all cores'}...")
+    r = timed(cmd, work, env)
     files = [out / f"s{i:02d}" / "results.json" for i in range(n)]
     r["per_submission_s"] = [json.loads(f.read_text())["execution_time"] for f in files]
     done = sorted(f.stat().st_mtime for f in files)  # written last, as each submission finishes
@@ -282,6 +285,8 @@ def main() -> None:
     p.add_argument("--venv", default=str(Path.home() / ".cache" / "edgekit-bench" / "nbgrader-venv"))
     p.add_argument("--out", default="benchmarks/results/grading.json")
     p.add_argument("--rounds", type=int, default=3, help="repeat nbgrader, edgekit, edgekit --jobs 1 in turn (median)")
+    p.add_argument("--baseline", help="an earlier edgekit checkout (git worktree add DIR COMMIT) timed in the same "
+                                      "rounds, all cores: the figure 'edgekit_over_baseline' is this one's time / its time")
     args = p.parse_args()
     t_start, n, work = time.perf_counter(), args.submissions, Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -296,7 +301,9 @@ def main() -> None:
                 dest = work / "edgekit" / "submissions" / f"s{i:02d}" / "ps1.ipynb"
                 dest.parent.mkdir(parents=True)
                 nbformat.write(submission(released, i), dest)
+        base = Path(args.baseline).resolve() if args.baseline else None
         for k, res in (("nbgrader", nbg), ("edgekit", run_edgekit(work, n, None)),
+                       ("edgekit_baseline", run_edgekit(work, n, None, base) if base else None),
                        ("edgekit_jobs1", run_edgekit(work, n, 1))):
             if res:
                 runs.setdefault(k, []).append(res)
@@ -309,6 +316,9 @@ def main() -> None:
     dev = ek.device_info()
     t = {k: summary(r, n) for k, r in runs.items()}
     ratios = {k: {m: t["nbgrader"][f"{m}_s"] / t[k][f"{m}_s"] for m in RATIOS} for k in t if k != "nbgrader" and "nbgrader" in t}
+    # the same rounds, so the same background load: > 1 means slower than the baseline
+    over_baseline = ({m: round(t["edgekit"][f"{m}_s"] / t["edgekit_baseline"][f"{m}_s"], 3) for m in RATIOS}
+                     if "edgekit_baseline" in t else {})
     # the issue's goals, judged on both figures: wall / N (start-up included) is the stricter one
     goals = {"edgekit_median_le_0.3s": t["edgekit"]["per_submission_median_s"] <= 0.3,
              "edgekit_wall_per_submission_le_0.3s": t["edgekit"]["wall_per_submission_s"] <= 0.3,
@@ -322,7 +332,8 @@ def main() -> None:
                           "platform": platform.platform(), "loadavg_before": load_before},
               "versions": {"edgekit": ek.__version__, "nbgrader": nbg_version, "python": platform.python_version(),
                            "numpy": np.__version__, "nbformat": nbformat.__version__},
-              "tools": t, "ratio_nbgrader_over_edgekit": ratios, "goals": goals,
+              "tools": t, "ratio_nbgrader_over_edgekit": ratios, "ratio_edgekit_over_baseline": over_baseline,
+              "baseline": args.baseline, "goals": goals,
               "edgekit_command": runs["edgekit"][0]["command"],
               "nbgrader_warnings": sorted({w for r in runs.get("nbgrader", []) for w in r["warnings"]}),
               "scores": scores, "disagreements": disagreements,
@@ -343,6 +354,9 @@ def main() -> None:
     console.print(table)
     console.print("wall/sub: total / N. steady/sub: (last - first) / (N - 1), start-up excluded. median/sub: nbgrader's "
                   "log gaps; edgekit's execution_time (the judge alone, no fork of student processes: not like for like)")
+    if over_baseline:
+        console.print("edgekit / baseline (" + str(args.baseline) + "): "
+                      + ", ".join(f"{m} {v:.2f}x" for m, v in over_baseline.items()))
     for w in suspect:
         console.print(f"[yellow]suspect:[/] {w}")
     for w in result["nbgrader_warnings"]:
