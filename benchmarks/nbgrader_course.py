@@ -92,11 +92,11 @@ def new_course(work: Path) -> Path:
     return course
 
 
-def _run(cmd: list[str], course: Path, env: dict) -> tuple[float, list[tuple[float, str]]]:
+def _run(cmd: list[str], course: Path, env: dict, check: bool = True) -> tuple[float, list[tuple[float, str]]]:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = [(time.perf_counter() - t0, line.rstrip("\n")) for line in proc.stdout]
-    if proc.wait() != 0:
+    if proc.wait() != 0 and check:
         raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n" + "\n".join(t for _, t in lines[-40:]))
     return time.perf_counter() - t0, lines
 
@@ -121,8 +121,8 @@ def autograde(batch: list[Path], work: Path, venv: Path, log=print) -> tuple[dic
     """Grade every submission of every assignment in ``batch`` with nbgrader.
 
     Returns ``({assignment: {student: {grade_id: points}}}, {assignment: {"wall_s", "submissions",
-    "per_submission_s"}})``. Only autograded test cells are kept; a cell nbgrader left unscored
-    (its kernel died before the cell ran) counts 0, as the instructor's gradebook shows it."""
+    "per_submission_s", "failed"}})``. Only autograded test cells are kept; a cell nbgrader left
+    unscored (autograde failed on that submission: its kernel died) counts 0: nbgrader gave it nothing."""
     env, course = venv_env(venv, work), new_course(work)
     nbg = str(venv / "bin" / "nbgrader")
     timing: dict[str, dict] = {}
@@ -135,18 +135,31 @@ def autograde(batch: list[Path], work: Path, venv: Path, log=print) -> tuple[dic
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(s, dest)
         log(f"nbgrader autograde {a.name}: {len(subs)} submission(s)")
-        wall, lines = _run([nbg, "autograde", a.name, "--force"], course, env)
+        # exit 1 when a submission failed (its kernel died): that one is logged and scores nothing
+        wall, lines = _run([nbg, "autograde", a.name, "--force"], course, env, check=False)
         starts = [t for t, line in lines if "Creating/updating student" in line]
         gaps = [b - x for x, b in zip(starts, starts[1:] + [lines[-1][0]])]
         timing[a.name] = {"wall_s": round(wall, 3), "submissions": len(subs),
                           "per_submission_s": [round(g, 3) for g in gaps],
-                          "errors": sorted({re.sub(r"^\[.*?\]\s*", "", t) for _, t in lines if "ERROR" in t})[:20]}
-    out = subprocess.run([str(venv / "bin" / "python"), "-c", GRADEBOOK_SCORES, str(course / "gradebook.db"),
-                          json.dumps([a.name for a in batch])], env=env, capture_output=True, text=True, check=True)
-    scores = json.loads(out.stdout)
-    verdicts = {}
-    for a in batch:
-        cells = graded_cells(a / "source.ipynb")
-        verdicts[a.name] = {s.stem: {gid: float(scores.get(a.name, {}).get(s.stem, {}).get(gid) or 0.0) for gid in cells}
-                            for s in sorted((a / "submissions").glob("*.ipynb"))}
+                          "failed": sorted(set(re.findall(r"error processing assignment '[^']*' for student '([^']*)'",
+                                                          "\n".join(t for _, t in lines))))}
+    verdicts, missing = gradebook_verdicts(course, batch, venv, env)
+    for a, students in missing.items():
+        timing[a]["not_in_gradebook"] = students
     return verdicts, timing
+
+
+def gradebook_verdicts(course: Path, batch: list[Path], venv: Path, env: dict) -> tuple[dict, dict]:
+    """``({assignment: {student: {grade_id: points}}}, {assignment: [students the gradebook lacks]})``."""
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", GRADEBOOK_SCORES, f"sqlite:///{course / 'gradebook.db'}",
+                          json.dumps([a.name for a in batch])], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"reading nbgrader's gradebook {course / 'gradebook.db'} failed:\n{out.stderr[-3000:]}")
+    scores = json.loads(out.stdout)
+    verdicts, missing = {}, {}
+    for a in batch:
+        cells, subs = graded_cells(a / "source.ipynb"), sorted((a / "submissions").glob("*.ipynb"))
+        missing[a.name] = [s.stem for s in subs if s.stem not in scores.get(a.name, {})]
+        verdicts[a.name] = {s.stem: {gid: float(scores.get(a.name, {}).get(s.stem, {}).get(gid) or 0.0) for gid in cells}
+                            for s in subs}
+    return verdicts, missing
