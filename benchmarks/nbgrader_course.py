@@ -17,6 +17,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -59,10 +60,8 @@ def support_files(assignment: Path) -> list[Path]:
 def venv_env(venv: Path, work: Path) -> dict:
     """The venv (made once, needs a package index) and the environment its commands run in."""
     import numpy as np
-    sys_path = Path(__file__).resolve().parent
-    import sys
 
-    sys.path.insert(0, str(sys_path))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from grading import nbgrader_env  # the same venv as the speed benchmark
 
     env = nbgrader_env(venv, work)
