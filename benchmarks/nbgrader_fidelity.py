@@ -44,7 +44,7 @@ def edgekit_points(tests: list[dict]) -> dict[str, tuple[float, bool]]:
     for t in tests:
         gid = t.get("question") or (t.get("tags") or [t.get("name")])[0]
         pts, disputed = out.get(gid, (0.0, False))
-        out[gid] = (pts + float(t.get("score") or 0.0), disputed or bool(t.get("disputed")))
+        out[gid] = (pts + float(t.get("score") or 0.0), disputed or bool(t.get("disputed", (t.get("extra_data") or {}).get("disputed"))))
     return out
 
 

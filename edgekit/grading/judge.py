@@ -135,6 +135,7 @@ class Runner:
         self.deadline, self.record = deadline, record
         self.skip: set[int] = set()
         self.outcomes: dict[int, dict] = {}  # cell index -> the first real run's "done" message
+        self.died: list[int] = []  # cells that ended the process (a Jupyter kernel would have died there)
         self.proc: StudentProcess | None = None
 
     def start(self, probes: set[int] = frozenset(), on_probe=None) -> StudentProcess | None:
@@ -155,6 +156,8 @@ class Runner:
                     self.record["notes"].append(f"running the notebook: {exc}")
                     return None
                 self.skip.add(exc.index)
+                if not exc.timed_out:
+                    self.died.append(exc.index)
                 self.outcomes.setdefault(exc.index, {"ok": False, "ename": "Stopped", "evalue": str(exc),
                                                      "mro": ["StudentError"], "where": [self.cells[exc.index].label]})
                 self.record["notes"].append(f"{self.cells[exc.index].label}: {exc}; the notebook was run again "
@@ -203,11 +206,22 @@ def _grade_cases(runner: Runner, cases, expected: dict, limits: Limits, deadline
 
 def _grade_test_cells(runner: Runner, lab, policy: str, limits: Limits, deadline: float) -> list[dict]:
     """nbgrader labs: each test cell runs for real in the notebook and is replayed in the grader."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-replay-") as tmp:
+        workdir = Path(tmp)  # the replay's working folder: the lab's own files, never the student's scratch
+        for rel in lab.files:
+            (workdir / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(lab.root / rel, workdir / rel)
+        return _decide_test_cells(runner, lab, policy, limits, deadline, workdir)
+
+
+def _decide_test_cells(runner: Runner, lab, policy: str, limits: Limits, deadline: float, workdir: Path) -> list[dict]:
     from .replay import Replay, verdict
 
     cells = runner.cells
     tests = [i for i, c in enumerate(cells) if c.kind == "test"]
-    replay = Replay(cells, trusted=lab.root)
+    replay = Replay(cells, trusted=lab.root, workdir=workdir)
     decided: dict[int, tuple[bool, str]] = {}
 
     def on_probe(index: int) -> None:
@@ -217,9 +231,12 @@ def _grade_test_cells(runner: Runner, lab, policy: str, limits: Limits, deadline
     while runner.start(probes={i for i in tests if i not in decided and i not in runner.skip}, on_probe=on_probe) \
             is None and runner.spares and runner.skip:
         pass  # a cell hung or ended the process: run again without it
+    died = ({"ok": False, "ename": "DeadKernel", "mro": ["DeadKernel", "Exception"], "where": [],
+             "evalue": f"your code ended the notebook's process in {cells[runner.died[0]].label}; nbgrader gives no "
+                       "points to a notebook whose kernel dies"} if runner.died else None)
     out = []
     for i in tests:
-        o = verdict(decided.get(i), runner.outcomes.get(i))
+        o = verdict(decided.get(i), died or runner.outcomes.get(i))
         out.append({"question": cells[i].question, "name": cells[i].question, "weight": 1.0,
                     "visibility": "visible", "passed": o.points_share(policy), "output": o.message,
                     "disputed": o.disputed, "verdicts": {"grader": o.passed, "notebook": o.student_passed}})
@@ -254,17 +271,24 @@ def grade_with(spares: list[StudentProcess], task: Task) -> dict:
             shutil.copyfile(lab.root / rel, dest)
         try:
             check_submission_file(task.submission)
-            program = assemble(source, read_notebook(task.submission), lab.format)
+            submitted = read_notebook(task.submission)
+            program = assemble(source, submitted, lab.format)
             record["notes"] += program.notes
+            if lab.format == "nbgrader" and not any((c.get("metadata") or {}).get("nbgrader") for c in submitted.cells):
+                program = None  # nbgrader finds none of its cells in such a notebook and gives it nothing
+                record["notes"].append("your notebook has lost its nbgrader cell metadata (an editor that drops it, "
+                                       "or answers copied into a new notebook): nbgrader grades nothing in it, and "
+                                       "neither does this grader; put your answers into the released notebook")
         except LabError as exc:
             program = None
             record.update(status="unreadable", notes=record["notes"] + [str(exc)])
         if program is None:
             names = [(c.question, c.key, c.weight, c.public) for c in cases] or \
                     [(q.id, q.id, 1.0, True) for q in lab.auto_questions]
+            why = "the notebook could not be read" if record["status"] == "unreadable" else record["notes"][-1]
             record["tests"] = [{"question": q, "name": n, "weight": w, "passed": False,
-                                "visibility": "visible" if pub else "after_due_date",
-                                "output": "the notebook could not be read"} for q, n, w, pub in names]
+                                "visibility": "visible" if pub else "after_due_date", "output": why}
+                               for q, n, w, pub in names]
         else:
             runner = Runner(spares, used, program.runnable, limits, deadline, record)
             if lab.format == "nbgrader":
@@ -281,13 +305,13 @@ def grade_with(spares: list[StudentProcess], task: Task) -> dict:
         text, limit = "\n".join(t for t, _ in outputs if t), limits.output_kb * 1024
         dropped = sum(n for _, n in outputs) + max(0, len(text) - limit)  # several processes: bound the total
         record["output"] = text[:limit] + (f"\n[... {dropped:,} more bytes of output not kept]\n" if dropped else "")
-        left = remove_tree(scratch)  # never recursion: a student can leave a 5000-level chain behind
-        if left.problems:
-            record["notes"].append(f"the scratch folder could not be fully removed: {left.problems[0]}")
-        if task.isolate:  # the judge's scratch tmpfs, so that its caller can remove the folder
+        if task.isolate:  # the judge's scratch tmpfs goes first (its contents with it), then the folder
             from .sandbox import release_scratch
 
             release_scratch(scratch)
+        left = remove_tree(scratch)  # never recursion: a student can leave a 5000-level chain behind
+        if left.problems:
+            record["notes"].append(f"the scratch folder could not be fully removed: {left.problems[0]}")
     _score(record, lab)
     record["execution_time"] = round(time.perf_counter() - t0, 3)
     from .results import write_student

@@ -29,9 +29,9 @@ from .errors import StudentError, StudentGone, from_reply  # noqa: F401  (Studen
 class CellStopped(StudentGone):
     """A top-level cell of the notebook hung or ended the process; ``index`` says which."""
 
-    def __init__(self, message: str, index: int | None):
+    def __init__(self, message: str, index: int | None, timed_out: bool = False):
         super().__init__(message)
-        self.index = index
+        self.index, self.timed_out = index, timed_out
 
 
 class _Output:
@@ -152,7 +152,7 @@ class StudentProcess:
             except StudentGone as exc:
                 late = until < deadline and time.monotonic() >= until
                 reason = f"it did not finish within {cell_s:g} s" if late else str(exc)
-                raise CellStopped(reason, current) from None
+                raise CellStopped(reason, current, late) from None
             op = msg.get("op")
             if op == "cell":
                 current, until = int(msg["index"]), min(deadline, time.monotonic() + cell_s)

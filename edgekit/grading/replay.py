@@ -25,6 +25,7 @@ import builtins
 import contextlib
 import importlib
 import io
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -135,8 +136,8 @@ class _Mirror(ast.NodeTransformer):
 class Replay:
     """Replays a notebook's test cells in the grader, one probe at a time."""
 
-    def __init__(self, cells: list[Cell], trusted: Path | None = None):
-        self.cells, self.trusted = cells, trusted
+    def __init__(self, cells: list[Cell], trusted: Path | None = None, workdir: Path | None = None):
+        self.cells, self.trusted, self.workdir = cells, trusted, workdir  # workdir: the test's relative files
         self._kernel = None
         self._blank: dict[str, Any] = {}
 
@@ -179,6 +180,9 @@ class Replay:
         added = self.trusted is not None and str(self.trusted) not in sys.path
         if added:
             sys.path.insert(0, str(self.trusted))
+        old_cwd = os.getcwd()
+        if self.workdir is not None:
+            os.chdir(self.workdir)
         try:
             try:
                 tree = ast.parse(python_of(cell.source))
@@ -205,6 +209,7 @@ class Replay:
             return False, str(exc)
         finally:
             proc.replaying = False
+            os.chdir(old_cwd)
             if added:
                 sys.path.remove(str(self.trusted))
         if result.ok:
