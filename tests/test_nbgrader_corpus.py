@@ -12,16 +12,18 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from edgekit.grading import grade_batch
+from conftest import grade_forked
 
 CORPUS = Path(__file__).parent / "fixtures" / "nbgrader-corpus"
 ASSIGNMENTS = sorted(p for p in CORPUS.iterdir() if (p / "source.ipynb").is_file())
 
-# Share of test cells where edgekit gives nbgrader's points: measured on this corpus with the
-# grader of commit 8eae159, 308/503 = 61.2%, rounded down. It only guards against regressions:
-# raise it as the grader improves (issue 12's goal: 100% apart from disputed cells).
-AGREEMENT_FLOOR = 0.61
+# Issue 12's goal, measured here at 467/467 cells not disputed (benchmarks/nbgrader_fidelity.py): every
+# test cell that is not disputed gets nbgrader's points; disputed cells (the two runs of a test cell
+# disagree, see edgekit/grading/replay.py) stay under 2% of the cells of honest submissions (5/390
+# when measured: an Axes the student draws on, a comparison by the student's own __eq__); a cheat's
+# cell is disputed or failed, never given the points nbgrader is fooled into giving.
+AGREEMENT_FLOOR = 1.0
+DISPUTED_CEILING = 0.02
 
 
 def graded_cells(source: Path) -> dict[str, float]:
@@ -54,32 +56,39 @@ def test_recorded_verdicts_are_complete(assignment: Path):
             assert isinstance(p, (int, float)) and 0 <= p <= cells[gid], f"{assignment.name}/{student}/{gid}: {p!r}"
 
 
-def edgekit_points(record: dict) -> dict[str, float]:
-    points: dict[str, float] = {}
+def edgekit_points(record: dict) -> dict[str, tuple[float, bool]]:
+    """``{grade_id: (points, disputed)}`` of a record."""
+    points: dict[str, tuple[float, bool]] = {}
     for t in record.get("tests", []):
         gid = t.get("question") or t["tags"][0]
-        points[gid] = points.get(gid, 0.0) + float(t.get("score") or 0.0)
+        pts, disputed = points.get(gid, (0.0, False))
+        points[gid] = (pts + float(t.get("score") or 0.0),
+                       disputed or bool(t.get("disputed", (t.get("extra_data") or {}).get("disputed"))))
     return points
 
 
-@pytest.mark.slow  # every submission of the corpus (208): minutes on 2 busy cores
-def test_agreement_with_nbgrader_does_not_regress(tmp_path):
+@pytest.mark.slow  # every submission of the corpus (208): minutes on 2 cores
+def test_agreement_with_nbgrader_apart_from_disputed_cells(tmp_path):
     rows = []
     for a in ASSIGNMENTS:
-        subs = tmp_path / a.name / "submissions"
-        for s in (a / "submissions").glob("*.ipynb"):
-            (subs / s.stem).mkdir(parents=True)
-            shutil.copyfile(s, subs / s.stem / "source.ipynb")
-        result = grade_batch(a / "source.ipynb", subs, tmp_path / a.name / "out", jobs=2, progress=False)
+        subs = {s.stem: s for s in sorted((a / "submissions").glob("*.ipynb"))}
+        records = grade_forked(a / "source.ipynb", subs, tmp_path / a.name / "out")
         verdicts = json.loads((a / "nbgrader-verdicts.json").read_text(encoding="utf-8"))
-        mine = {r["student"]: edgekit_points(r) for r in result.records}
         for student, cells in verdicts.items():
+            mine = edgekit_points(records[student])
             for gid, want in cells.items():
-                got = mine.get(student, {}).get(gid, 0.0)
-                rows.append((f"{a.name}/{student}/{gid}", want, got, abs(want - got) < 1e-6))
-    agree = sum(r[3] for r in rows)
+                got, disputed = mine.get(gid, (0.0, False))
+                rows.append((f"{a.name}/{student}/{gid}", want, got, disputed, abs(want - got) < 1e-6))
     assert len(rows) > 400  # the whole corpus was compared, not a part of it
-    differ = "\n".join(f"  {name}: nbgrader {want:g}, edgekit {got:g}" for name, want, got, ok in rows if not ok)
-    assert agree / len(rows) >= AGREEMENT_FLOOR, (
-        f"edgekit agrees with nbgrader on {agree}/{len(rows)} test cells ({agree / len(rows):.1%}), below the floor "
-        f"{AGREEMENT_FLOOR:.0%} measured before; cells that differ:\n{differ}")
+    clear = [r for r in rows if not r[3]]
+    differ = "\n".join(f"  {name}: nbgrader {want:g}, edgekit {got:g}" for name, want, got, _, ok in clear if not ok)
+    agree = sum(r[4] for r in clear)
+    assert agree / len(clear) >= AGREEMENT_FLOOR, (
+        f"edgekit agrees with nbgrader on {agree}/{len(clear)} test cells that are not disputed "
+        f"({agree / len(clear):.1%}), below {AGREEMENT_FLOOR:.0%}; cells that differ:\n{differ}")
+    honest = [r for r in rows if "/cheat-" not in r[0]]
+    disputed = [r[0] for r in honest if r[3]]
+    assert len(disputed) / len(honest) < DISPUTED_CEILING, (
+        f"{len(disputed)}/{len(honest)} cells of honest submissions disputed, over {DISPUTED_CEILING:.0%}: {disputed}")
+    fooled = [r[0] for r in rows if "/cheat-" in r[0] and r[1] > 0 and r[2] > 0 and not r[4]]
+    assert not fooled, f"cheats given points nbgrader gives them wrongly: {fooled}"

@@ -20,12 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from edgekit.grading import load_lab
-from edgekit.grading.batch import _run_task, expected_file
-from edgekit.grading.judge import Task
-from edgekit.grading.lab import Limits
-from edgekit.grading.results import read_record
+from conftest import grade_forked
 
 REPRO = Path(__file__).parent / "fixtures" / "nbgrader-repro"
 CASES = sorted(p.name for p in REPRO.iterdir() if (p / "nbgrader-verdict.json").is_file())
@@ -34,34 +29,13 @@ DISPUTED = {("values_object_result", "test_eq"), ("values_grader_object_argument
             ("forgery_always_equal", "test_squares")}
 
 
-def _grade(source: Path, notebooks: dict[str, Path | str], out: Path, policy: str = "strict") -> dict[str, dict]:
-    """Grade each submission in a forked judge, as the batch does (without its worker pool)."""
-    lab = load_lab(source)
-    exp = expected_file(lab, out, lab.cases())
-    records = {}
-    for student, nb in notebooks.items():
-        sub = out.parent / "subs" / student / "submission.ipynb"
-        sub.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(nb, Path):
-            shutil.copyfile(nb, sub)
-        else:
-            sub.write_text(nb)
-        task = Task(lab=str(source), submission=str(sub), student=student, out=str(out),
-                    scratch=str(out.parent / "scratch" / student), expected=str(exp),
-                    limits=Limits(cpu_s=20, wall_s=30, call_s=10, cell_s=10, memory_mb=2048),
-                    hide=[str(out), str(out.parent / "subs")], questions=len(lab.questions), nbgrader_policy=policy)
-        assert _run_task(task) == 0
-        records[student] = read_record(out / student)
-    return records
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_nbgrader_verdict_or_disputed(case, tmp_path):
     folder = tmp_path / "src"
     shutil.copytree(REPRO / case, folder)
     (folder / "submission.ipynb").unlink()  # the source folder holds only what the instructor wrote
     want = json.loads((REPRO / case / "nbgrader-verdict.json").read_text())["nbgrader_0.9.6_scores"]
-    rec = _grade(folder / "source.ipynb", {"s": REPRO / case / "submission.ipynb"}, tmp_path / "out")["s"]
+    rec = grade_forked(folder / "source.ipynb", {"s": REPRO / case / "submission.ipynb"}, tmp_path / "out")["s"]
     got = {t["name"]: t for t in rec["tests"]}
     assert set(got) == set(want), (sorted(got), sorted(want))
     for gid, points in want.items():
@@ -146,7 +120,7 @@ def forged(tmp_path_factory):
     subs = {name: _notebook(textwrap.dedent(code)) for name, code in FORGERIES.items()}
     subs["solution"] = _notebook(None)
     subs["stub"] = _notebook("def squares(n):\n    raise NotImplementedError()")
-    return {policy: _grade(root / "src" / "source.ipynb", subs, root / f"out-{policy}", policy)
+    return {policy: grade_forked(root / "src" / "source.ipynb", subs, root / f"out-{policy}", policy)
             for policy in ("strict", "nbgrader")}
 
 
