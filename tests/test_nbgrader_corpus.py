@@ -90,5 +90,5 @@ def test_agreement_with_nbgrader_apart_from_disputed_cells(tmp_path):
     disputed = [r[0] for r in honest if r[3]]
     assert len(disputed) / len(honest) < DISPUTED_CEILING, (
         f"{len(disputed)}/{len(honest)} cells of honest submissions disputed, over {DISPUTED_CEILING:.0%}: {disputed}")
-    fooled = [r[0] for r in rows if "/cheat-" in r[0] and r[1] > 0 and r[2] > 0 and not r[4]]
-    assert not fooled, f"cheats given points nbgrader gives them wrongly: {fooled}"
+    fooled = [r[0] for r in rows if r[3] and r[2] > 0]  # the strict policy: a disputed cell earns nothing
+    assert not fooled, f"disputed cells given points: {fooled}"
