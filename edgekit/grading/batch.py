@@ -80,6 +80,12 @@ def _warm(grader: int) -> None:
     import edgekit.grading.notebook  # noqa: F401
     import edgekit.grading.student  # noqa: F401
     import edgekit.model  # noqa: F401
+    # what every judge imports after its fork: once here instead of once per submission
+    import edgekit.grading.assemble  # noqa: F401
+    import edgekit.grading.reference  # noqa: F401
+    import edgekit.grading.replay  # noqa: F401
+    import edgekit.grading.results  # noqa: F401
+    from IPython.core.inputtransformer2 import TransformerManager  # noqa: F401
 
 
 def _die_with(grader: int) -> None:

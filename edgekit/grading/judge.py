@@ -24,7 +24,10 @@ from .cleanup import remove_tree
 from .errors import StudentGone, describe
 from .process import CellStopped, Remote, StudentProcess
 
-MAX_PROCESSES = 8  # student processes per submission: one, plus a restart per question (capped)
+# student processes per submission: one, plus spares for restarts, forked before the judge reads any
+# secret. Each costs a fork, a fence and a cgroup (about 20 ms of the judge's time): one restart per
+# question, at most 3 spares — a notebook that hangs or dies more often loses its remaining questions.
+MAX_PROCESSES = 4
 MAX_NOTEBOOK_BYTES = 64 * 2**20
 
 

@@ -8,6 +8,7 @@ memory, so a process forked later could read the answers out of its own memory.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -266,7 +267,8 @@ class StudentProcess:
         return self.drain().out.text()
 
 
-def _zoo_cache() -> Path:
+@functools.lru_cache(maxsize=1)
+def _zoo_cache() -> Path:  # asked for each student process: once per judge is enough
     from ..zoo import cache_dir
 
     return cache_dir()

@@ -204,7 +204,7 @@ class Replay:
             ns[UNSET] = lambda names: [proc.request({"op": "del", "name": n}, deadline) for n in names]
             proc.replaying = True
             with contextlib.redirect_stdout(io.StringIO()):
-                result = kernel.run(cell.label, cell.source)
+                result = kernel.execute(cell.label, cell.source, self._mirror)
         except StudentGone as exc:
             return False, str(exc)
         finally:

@@ -46,9 +46,18 @@ class Server:
         # descriptor (a test runner's capture file), closed in this process
         sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
         sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
-        self.kernel = Kernel(execution=execution)
-        self.ns = self.kernel.ns
-        self.handles: dict[int, Any] = {}
+        self.execution, self._kernel = execution, None  # the shell is made when a program arrives:
+        self.handles: dict[int, Any] = {}                  # spare processes that never run one never pay for it
+
+    @property
+    def kernel(self) -> Kernel:
+        if self._kernel is None:
+            self._kernel = Kernel(execution=self.execution)
+        return self._kernel
+
+    @property
+    def ns(self) -> dict[str, Any]:
+        return self.kernel.ns
 
     # -- values and arguments -----------------------------------------------------------------
 
