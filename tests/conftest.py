@@ -107,7 +107,8 @@ def grade_forked(source, notebooks: dict, out, policy: str = "strict") -> dict:
             for pid in list(running):
                 done, status = os.waitpid(pid, os.WNOHANG)
                 if done:
-                    assert os.waitstatus_to_exitcode(status) == 0, f"the judge of {running.pop(pid)} failed"
+                    student = running.pop(pid)
+                    assert os.waitstatus_to_exitcode(status) == 0, f"the judge of {student} failed"
             time.sleep(0.02)
 
     for task in tasks:
