@@ -162,11 +162,13 @@ def _clean_debris() -> list[str]:
     """
     import re
 
+    from .cgroups import alive
+
     problems = []
     deadline = time.monotonic() + CLEANUP_BUDGET_S
     for d in Path(tempfile.gettempdir()).glob("edgekit-grade-*"):
         m = re.match(r"edgekit-grade-(\d+)-", d.name)
-        if m and not _alive(int(m.group(1))):
+        if m and not alive(int(m.group(1))):
             removal = remove_tree(d, max(1.0, deadline - time.monotonic()))
             if not removal.complete:
                 problems.append(f"debris of an earlier run: {removal}")
@@ -180,14 +182,6 @@ def _clean_debris() -> list[str]:
     return problems
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
 
 
 def expected_file(lab: Lab, out: Path, cases) -> Path:

@@ -192,11 +192,13 @@ def _remove_stale(root: Path, version: str) -> None:
             continue
         for n in names:
             m = re.fullmatch(r"(\d{1,10})-[0-9a-f]{8}", n)  # ours only: "<judge pid>-<random>"
-            if m and not _alive(int(m.group(1))):
+            if m and not alive(int(m.group(1))):
                 Group(version, [base / n]).remove(timeout_s=0.2)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process of this pid may exist: another user's counts, and so does a number os.kill
+    refuses (debris named after it is then left alone, never removed by mistake)."""
     try:
         os.kill(pid, 0)
         return True
