@@ -22,7 +22,7 @@ from . import wire
 from .lab import Limits
 from .cleanup import remove_tree
 from .errors import StudentGone, describe
-from .process import CellStopped, Remote, StudentProcess
+from .process import CellStopped, Remote, StudentProcess, submission_group
 
 # student processes per submission: one, plus spares for restarts, forked before the judge reads any
 # secret. Each costs a fork, a fence and a cgroup (about 20 ms of the judge's time): one restart per
@@ -115,8 +115,10 @@ def start_students(task: Task) -> list[StudentProcess]:
 
         private_scratch(Path(task.scratch).resolve(), task.limits.disk_mb)
     need_cgroup = task.isolate and not task.unsafe_no_cgroups
-    procs = [StudentProcess.start(Path(task.scratch).resolve(), hide, task.limits, task.isolate, need_cgroup)
-             for _ in range(min(1 + task.questions, MAX_PROCESSES))]
+    # one cgroup for the submission: its caps hold for the running process and the idle spares together
+    group = submission_group(task.limits, task.isolate, need_cgroup)
+    procs = [StudentProcess.start(Path(task.scratch).resolve(), hide, task.limits, task.isolate, need_cgroup,
+                                  group=group) for _ in range(min(1 + task.questions, MAX_PROCESSES))]
     return [p.drain() for p in procs]  # output threads only once no more forks follow
 
 
@@ -305,6 +307,8 @@ def grade_with(spares: list[StudentProcess], task: Task) -> dict:
         record.update(status="error", notes=record["notes"] + [f"grader error: {exc}", traceback.format_exc()[-2000:]])
     finally:
         outputs = [p.close() for p in used + spares]
+        for group in {id(p.group): p.group for p in used + spares if p.group is not None}.values():
+            group.remove()  # the submission's cgroup, shared by its processes (start_students)
         text, limit = "\n".join(t for t, _ in outputs if t), limits.output_kb * 1024
         dropped = sum(n for _, n in outputs) + max(0, len(text) - limit)  # several processes: bound the total
         record["output"] = text[:limit] + (f"\n[... {dropped:,} more bytes of output not kept]\n" if dropped else "")

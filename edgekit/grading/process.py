@@ -81,15 +81,14 @@ class StudentProcess:
 
     @classmethod
     def start(cls, scratch: Path, hide: list[Path], limits: Limits, isolate: bool = True,
-              need_cgroup: bool = False, probe: bool = False) -> StudentProcess:
+              need_cgroup: bool = False, probe: bool = False, group: cgroups.Group | None = None) -> StudentProcess:
         """Fork a fenced student process. ``need_cgroup``: refuse (CgroupError) rather than run uncapped;
-        ``probe``: its "fenced" message says what it sees from inside (``edgekit doctor --grading``)."""
-        group = cgroups.create(limits.memory_mb, limits.processes) if isolate and _LINUX else None
-        if need_cgroup and _LINUX and not (group and group.controllers.get("memory") and group.controllers.get("pids")):
-            if group is not None:
-                group.remove()
-            raise cgroups.CgroupError("no cgroup caps this submission's memory and processes here; "
-                                      "run as root, or pass --unsafe-no-cgroups (see `edgekit doctor --grading`)")
+        ``probe``: its "fenced" message says what it sees from inside (``edgekit doctor --grading``);
+        ``group``: a cgroup shared with the submission's other processes (see :func:`submission_group`),
+        which the caller removes; by default the process gets one of its own."""
+        own = group is None
+        if own:
+            group = submission_group(limits, isolate, need_cgroup)
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -107,7 +106,9 @@ class StudentProcess:
         os.close(req_r), os.close(resp_w), os.close(out_w)
         os.set_blocking(req_w, False)  # with deadlines in wire.send/recv: never stuck on a pipe
         os.set_blocking(resp_r, False)
-        return cls(pid, req_w, resp_r, out_r, limits.output_kb * 1024, group)
+        proc = cls(pid, req_w, resp_r, out_r, limits.output_kb * 1024, group)
+        proc.own_group = own
+        return proc
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -262,9 +263,21 @@ class StudentProcess:
             except OSError:
                 pass
         self.kill()
-        if self.group is not None:
+        if self.group is not None and getattr(self, "own_group", True):
             self.group.remove()
         return self.drain().out.text()
+
+
+def submission_group(limits: Limits, isolate: bool, need_cgroup: bool) -> cgroups.Group | None:
+    """A cgroup capping memory and processes (``limits.memory_mb``, ``limits.processes``), or None where
+    none can be made; ``need_cgroup``: refuse (CgroupError) rather than run uncapped."""
+    group = cgroups.create(limits.memory_mb, limits.processes) if isolate and _LINUX else None
+    if need_cgroup and _LINUX and not (group and group.controllers.get("memory") and group.controllers.get("pids")):
+        if group is not None:
+            group.remove()
+        raise cgroups.CgroupError("no cgroup caps this submission's memory and processes here; "
+                                  "run as root, or pass --unsafe-no-cgroups (see `edgekit doctor --grading`)")
+    return group
 
 
 @functools.lru_cache(maxsize=1)
@@ -274,6 +287,7 @@ def _zoo_cache() -> Path:  # asked for each student process: once per judge is e
     return cache_dir()
 
 
+@functools.lru_cache(maxsize=1)
 def _zoo_models() -> str:
     from ..zoo import ZooError, models_dir
 
