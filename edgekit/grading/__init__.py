@@ -10,8 +10,11 @@
     reference.py  the instructor's solution run once, for expected values
     wire.py       values across the wall between grader and student process (JSON, never pickle)
     errors.py     the student's exceptions, rebuilt in the grader by name and builtin base
-    sandbox.py    Linux namespaces, read-only mounts, rlimits, dropped capabilities
-    process.py    one fenced student process, as the grader sees it
+    sandbox.py    Linux namespaces, an allow-list root, rlimits, dropped capabilities
+    cgroups.py, seccomp_filter.py   caps per submission (v1 and v2); the system calls refused
+    fence_check.py                  `edgekit doctor --grading`: each layer of the fence, tried
+    process.py    one fenced student process, as the grader sees it (child.py: its side, before any
+                  student code; handles.py: objects that stay in it, used through handles)
     student.py    the loop inside it: run the notebook, answer requests for values
     replay.py     an nbgrader test cell decided in the grader against a probe of the student's process
     fenced.py     trusted code on student-made data (a model to audit) in a limited child process

@@ -1,7 +1,7 @@
 """Fence a student's process in, on Linux: an allow-list root, an unprivileged user, limits.
 
 Called in a freshly forked child, before any student code exists in it (see
-:func:`edgekit.grading.process._child` for the order):
+:func:`edgekit.grading.child._child` for the order):
 
 1. a new session and "die with the parent", so a killed grader leaves nothing behind;
 2. a cgroup per student process (:mod:`.cgroups`): memory of the whole tree, processes, CPU
