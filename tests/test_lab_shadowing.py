@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 
 from edgekit.grading import grade_batch, load_lab
+from edgekit.grading.kernel import python_of as plain_python
 from edgekit.grading.notebook import read_notebook, role
-from edgekit.grading.runcells import plain_python
 
 ROOT = Path(__file__).parents[1]
 LABS = sorted(p for p in (ROOT / "labs").iterdir() if (p / "lab.toml").is_file()) if (ROOT / "labs").is_dir() else []
