@@ -234,6 +234,7 @@ model = open(model_path, "rb").read()
 # the student's process, as the judge sees it: deploy() writes the model, file_bytes() sends its bytes,
 # report() describes that file as well as anyone can (its size, and no accuracy)
 ns = types.SimpleNamespace(deploy=lambda out: out, file_bytes=lambda path: model,
+                           lab11_support=types.SimpleNamespace(file_bytes=lambda path: model),
                            report=lambda path, runs: {"size_bytes": len(model), "accuracy": 0.0})
 cases = [c for c in load_lab(lab_dir).cases() if (c.question == "q2" and not c.public)
          or getattr(c.target, "__name__", "") == "report_matches_file"]

@@ -152,7 +152,8 @@ class StudentProcess:
             except StudentGone as exc:
                 late = until < deadline and time.monotonic() >= until
                 reason = f"it did not finish within {cell_s:g} s" if late else str(exc)
-                raise CellStopped(reason, current, late) from None
+                # stopped by a limit of ours (time or CPU), not ended by the student's code
+                raise CellStopped(reason, current, late or self.signal() == signal.SIGXCPU) from None
             op = msg.get("op")
             if op == "cell":
                 current, until = int(msg["index"]), min(deadline, time.monotonic() + cell_s)
@@ -242,11 +243,17 @@ class StudentProcess:
             self.status = status
         return self.status
 
+    def signal(self) -> int:
+        """The signal that ended the process (its namespace's first process exits with 128 + it), or 0."""
+        if self.status is None:
+            return 0
+        code = os.waitstatus_to_exitcode(self.status)
+        return -code if code < 0 else (code - 128 if code > 128 else 0)
+
     def death(self) -> str:
         """Why the process ended, in words."""
-        status = self.wait()
-        code = os.waitstatus_to_exitcode(status)
-        sig = -code if code < 0 else (code - 128 if code > 128 else 0)
+        code = os.waitstatus_to_exitcode(self.wait())
+        sig = self.signal()
         reasons = {signal.SIGXCPU: "it used up its CPU-time limit", signal.SIGKILL: "it was killed (SIGKILL)",
                    signal.SIGSEGV: "it crashed (segmentation fault)", signal.SIGXFSZ: "it wrote a file over the size limit",
                    signal.SIGABRT: "it aborted"}
