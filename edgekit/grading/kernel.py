@@ -75,7 +75,7 @@ class Kernel:
 
         config = Config()
         config.HistoryManager.enabled = False  # no ~/.ipython/profile_default/history.sqlite
-        config.InteractiveShell.colors = "NoColor"
+        config.InteractiveShell.colors = "nocolor"  # lowercase: IPython 9 deprecates "NoColor"; 8 ignores case
         config.InteractiveShell.xmode = "Context"
         main = sys.modules.get("__main__")
         hooks = sys.displayhook, sys.excepthook
