@@ -19,6 +19,16 @@ def _released(tmp_path):
     return read_notebook(nb_path)
 
 
+def _solved(tmp_path):
+    """The released demo notebook with the reference answers filled in, and those answers by question."""
+    nb = _released(tmp_path)
+    src = {role(c)[1]: c.source for c in read_notebook(DEMO / "lab.ipynb").cells if role(c)[0] == "answer"}
+    for c in nb.cells:
+        if role(c)[0] == "answer":
+            c.source = src[role(c)[1]]
+    return nb, src
+
+
 def _answer(nb, qid):
     return next(c for c in nb.cells if role(c) == ("answer", qid))
 
@@ -122,11 +132,7 @@ def test_an_added_helper_cell_counts_in_check_edgekit_check_and_grade_alike(tmp_
     from edgekit.grading.check import _Globals, run_checks
     from edgekit.grading.kernel import Kernel
 
-    nb = _released(tmp_path)
-    src = {role(c)[1]: c.source for c in read_notebook(DEMO / "lab.ipynb").cells if role(c)[0] == "answer"}
-    for c in nb.cells:
-        if role(c)[0] == "answer":
-            c.source = src[role(c)[1]]
+    nb, _ = _solved(tmp_path)
     q2 = _answer(nb, "q2")
     q2.source = "def to_nchw(image):\n    return bgr_free(image)"  # uses a helper from the student's own cell
     nb.cells.insert(nb.cells.index(q2), _code(
@@ -153,11 +159,7 @@ def test_an_added_helper_cell_counts_in_check_edgekit_check_and_grade_alike(tmp_
 def test_grading_is_deterministic_for_a_notebook_that_draws_random_numbers(tmp_path):
     from edgekit.grading import grade_batch
 
-    nb = _released(tmp_path)
-    src = {role(c)[1]: c.source for c in read_notebook(DEMO / "lab.ipynb").cells if role(c)[0] == "answer"}
-    for c in nb.cells:
-        if role(c)[0] == "answer":
-            c.source = src[role(c)[1]]
+    nb, src = _solved(tmp_path)
     # a top-k that is right only when an unseeded draw falls one way: luck must not change between runs
     _answer(nb, "q3").source = src["q3"] + "\nimport random\nif random.random() < 0.5:\n    top_k = None\n"
     for i in range(5):

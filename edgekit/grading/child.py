@@ -173,11 +173,16 @@ def _child(scratch: Path, hide: list[Path], limits: Limits, isolate: bool, group
             pass
         code = 70
     finally:
-        try:
-            sys.stdout.flush()
-        except BaseException:
-            pass
-        os._exit(code)
+        leave(code)
+
+
+def leave(code: int) -> None:
+    """End a forked process at once (no atexit, no parent's cleanup), after what it printed is out."""
+    try:
+        sys.stdout.flush()
+    except BaseException:
+        pass
+    os._exit(code)
 
 
 def _unbuffered_output() -> None:

@@ -21,6 +21,7 @@ import types
 from typing import Any
 
 from . import wire
+from .child import leave
 from .kernel import Kernel
 
 
@@ -212,11 +213,7 @@ class Server:
             except BaseException:
                 code = 1
             finally:
-                try:
-                    sys.stdout.flush()
-                except BaseException:
-                    pass
-                os._exit(code)
+                leave(code)
         _, status = os.waitpid(pid, 0)
         wire.send(self.resp, {"op": "probe-exit", "code": os.waitstatus_to_exitcode(status)})
 
