@@ -198,3 +198,21 @@ def _fence(w: int, workdir: str, limits: dict) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
+
+def plain_model(data: Any, max_bytes: int):
+    """An ONNX model parsed from a student's bytes, refused (ValueError) unless it is plain enough to run
+    in a fenced child: at most ``max_bytes``, no external data (which would read other files), no
+    control flow (``Loop``/``Scan``/``If``: unbounded work) and no custom operator domain."""
+    import onnx
+
+    if not isinstance(data, bytes) or not 0 < len(data) <= max_bytes:
+        raise ValueError(f"expected the bytes of a model file of at most {max_bytes:,} bytes, got "
+                         f"{type(data).__name__} of {len(data) if isinstance(data, bytes) else '?'} bytes")
+    model = onnx.load_from_string(data)
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        raise ValueError("the model keeps its weights in external data files; save it as one file")
+    odd = {n.op_type for n in model.graph.node if n.domain not in ("", "ai.onnx", "com.microsoft")
+           or n.op_type in ("Loop", "Scan", "If")}
+    if odd:
+        raise ValueError(f"unexpected operators for this question: {sorted(odd)}")
+    return model
