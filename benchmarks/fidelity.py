@@ -6,7 +6,7 @@ Fidelity: in each round, edgekit.benchmark (1 thread) and an independent raw loo
 (``InferenceSession.run`` timed with perf_counter, its own session, same input, same run count)
 run back to back, in alternating order; the figure is the median over rounds of
 edgekit p50 / raw p50 (target: within 3%).
-Overhead: the measurement loop of edgekit.bench timing a call that does nothing; per-iteration
+Overhead: the measurement loop of edgekit.perf.bench timing a call that does nothing; per-iteration
 cost = loop wall time / iterations (two perf_counter calls, a list append, the loop checks).
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 import onnxruntime as ort
 
 import edgekit as ek
-from edgekit.bench import BenchConfig, _measure_latency, random_feed
+from edgekit.perf.bench import BenchConfig, _measure_latency, random_feed
 
 
 def raw_p50(path: str, feed: dict, n: int) -> float:

@@ -2,20 +2,20 @@
 
     .venv/bin/python benchmarks/pipeline.py [--rounds 10] [--frames 300] [--out benchmarks/results/pipeline.json]
 
-The face detector on the synthetic test clip (edgekit.video.sample_video: 640x480 mp4v, decoded
+The face detector on the synthetic test clip (edgekit.vision.video.sample_video: 640x480 mp4v, decoded
 by OpenCV with one decoder thread), every frame, no drops. Variants, per ONNX Runtime intra-op
 thread count (1 and 2):
 
 - ``infer_only``: the model alone on the clip's frames, pre-processed beforehand (the ceiling);
 - ``sequential``: decode -> preprocess -> infer -> postprocess, one after another in one thread;
-- ``pipelined``: the same stages overlapped in threads (edgekit.pipeline.Pipeline);
+- ``pipelined``: the same stages overlapped in threads (edgekit.vision.pipeline.Pipeline);
 - ``pinned``: pipelined with ``pin_cores=True`` (Linux): the inference thread on a CPU of its own;
 - ``overlap``: the model in a thread of its own, every other stage in the calling thread
   (``Pipeline(mode="overlap")``: two threads, not five); ``overlap_pinned``: the same, pinned.
 
-Pre- and post-processing are the real ones, from edgekit.live.stages_for: edgekit.vision.preprocess
+Pre- and post-processing are the real ones, from edgekit.vision.live.stages_for: edgekit.vision.preprocessing.preprocess
 (letterbox to 128x128), BlazeFace decoding with weighted NMS and keypoints mapped back to the frame
-(edgekit.detect.blazeface). Variants are named ``<mode>/vision/t<threads>``; older results with
+(edgekit.vision.detect.blazeface). Variants are named ``<mode>/vision/t<threads>``; older results with
 ``builtin`` rows came from a stand-in (the single best box, no NMS, no keypoints).
 All variants run in one process, interleaved in rounds in a shuffled order (seeded), so drift
 and other people's load hit them alike; each variant's run comes right after an infer_only run at
@@ -43,9 +43,9 @@ import cv2
 import onnxruntime as ort
 
 import edgekit as ek
-from edgekit.live import stages_for
-from edgekit.pipeline import Pipeline
-from edgekit.video import VideoSource, sample_video
+from edgekit.vision.live import stages_for
+from edgekit.vision.pipeline import Pipeline
+from edgekit.vision.video import VideoSource, sample_video
 
 GOAL = 0.9
 CLEAN = 0.10  # a run is clean when other processes took less than this share of all CPUs

@@ -1,4 +1,4 @@
-"""Pre-processing throughput: ``edgekit.vision.preprocess`` (OpenCV) against a naive numpy version.
+"""Pre-processing throughput: ``edgekit.vision.preprocessing.preprocess`` (OpenCV) against a naive numpy version.
 
     python benchmarks/preprocess.py [--rounds 30] [--block 16] [--cv2-threads 1] [--out benchmarks/results/preprocess.json]
 
@@ -24,8 +24,9 @@ import cv2
 import numpy as np
 
 import edgekit as ek
-from edgekit import datasets, zoo
-from edgekit.vision import preprocess
+from edgekit.runtime import datasets
+from edgekit.runtime import zoo
+from edgekit.vision.preprocessing import preprocess
 
 MODELS = ("efficientnet-lite0", "face-detector")
 

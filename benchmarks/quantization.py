@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 import edgekit as ek
-from edgekit.optimize import interleaved_p50
-from edgekit.quantize import QuantizationWarning, quantize
+from edgekit.deploy.optimization import interleaved_p50
+from edgekit.deploy.quantization import QuantizationWarning, quantize
 
 HEADLINE = {}  # edgekit's defaults: static, qdq, per_channel, minmax, uint8 activations, int8 weights
 KNOBS = {

@@ -13,47 +13,53 @@ OpenCV until a name that needs them is used.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
-# public name -> module that defines it (relative to this package)
+# public name -> module that defines it (relative to this package). The layers (see ARCHITECTURE.md):
+# runtime/ -> perf/, vision/ -> deploy/ -> cli/; grading/ beside runtime; _errors, _extras... below all.
 _LAZY = {
-    "load": "model", "Model": "model", "TensorSpec": "model",
-    "ModelInfo": "info",
-    "benchmark": "bench", "BenchResult": "bench",
-    "ProviderChoice": "providers", "resolve_providers": "providers",
-    "device_info": "device", "DeviceInfo": "device",
+    "load": "runtime.model", "Model": "runtime.model", "TensorSpec": "runtime.model",
+    "ModelInfo": "runtime.info",
+    "ProviderChoice": "runtime.providers", "resolve_providers": "runtime.providers",
+    "device_info": "runtime.device", "DeviceInfo": "runtime.device",
     "EdgekitError": "_errors", "ModelLoadError": "_errors", "ModelNotFoundError": "_errors",
     "InvalidModelError": "_errors", "UnsupportedModelError": "_errors", "ProviderError": "_errors",
     "InputError": "_errors", "InferenceError": "_errors", "ZooError": "_errors",
     "MissingExtraError": "_errors", "ResultError": "_errors",
     "ImageNotFoundError": "_errors", "NpuError": "_errors", "SocError": "_errors",
-    "compare": "compare", "profile": "profile",
-    "check": "grading.check", "checker": "grading.check",
-    "load_image": "image", "preprocess": "vision",
-    "Detection": "detect", "nms": "detect", "iou": "detect",
-    "npu_check": "npu", "NpuReport": "npu",
-    "evaluate": "evaluate", "EvalResult": "evaluate",
-    "quantize": "quantize", "QuantResult": "quantize", "pareto": "quantize",
-    "optimize": "optimize", "OptimizeResult": "optimize",
-    "VideoSource": "video", "make_test_video": "video", "Pipeline": "pipeline", "PipelineResult": "pipeline",
-    "run_live": "live",
+    "benchmark": "perf.bench", "BenchResult": "perf.bench",
+    "compare": "perf.comparison", "profile": "perf.profiler",
+    "load_image": "vision.image", "preprocess": "vision.preprocessing",
+    "Detection": "vision.detect", "nms": "vision.detect", "iou": "vision.detect",
+    "VideoSource": "vision.video", "make_test_video": "vision.video",
+    "Pipeline": "vision.pipeline", "PipelineResult": "vision.stages", "run_live": "vision.live",
+    "npu_check": "deploy.npu", "NpuReport": "deploy.npu",
+    "evaluate": "deploy.evaluation", "EvalResult": "deploy.evaluation",
+    "quantize": "deploy.quantization", "QuantResult": "deploy.quantization", "pareto": "deploy.quantization",
+    "optimize": "deploy.optimization", "OptimizeResult": "deploy.optimization",
+    "check": "grading.selfcheck", "checker": "grading.selfcheck",
 }
-_SUBMODULES = ("datasets", "zoo", "device", "doctor", "providers", "info", "stats", "sampler", "energy",
-               "export", "report", "suite", "ab", "grading", "image", "vision", "detect", "npu", "qnn",
-               "video", "pipeline", "live")
+# short names for modules (``ek.zoo.path``, ``ek.datasets.digits``) and the subpackages themselves
+_MODULES = {
+    "zoo": "runtime.zoo", "datasets": "runtime.datasets", "device": "runtime.device", "doctor": "runtime.doctor",
+    "providers": "runtime.providers", "info": "runtime.info", "qnn": "runtime.qnn",
+    "stats": "perf.stats", "sampler": "perf.sampler", "energy": "perf.energy", "export": "perf.export",
+    "report": "perf.report", "suite": "perf.suite", "interleave": "perf.interleave",
+    "image": "vision.image", "detect": "vision.detect", "video": "vision.video", "pipeline": "vision.pipeline",
+    "live": "vision.live", "npu": "deploy.npu",
+    "runtime": "runtime", "perf": "perf", "vision": "vision", "deploy": "deploy", "grading": "grading",
+}
 
-__all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
+__all__ = sorted([*_LAZY, *_MODULES, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f".{name}", __name__)
+    elif name in _MODULES:
+        value = importlib.import_module(f".{_MODULES[name]}", __name__)
     else:
         raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
     globals()[name] = value  # cache: the next access is a plain attribute lookup
@@ -64,40 +70,29 @@ def __dir__() -> list[str]:
     return __all__
 
 
-class _Package(types.ModuleType):
-    """``ek.profile``, ``ek.quantize``... are functions living in modules of the same name. Python
-    binds a submodule onto its package when it is first imported, which would replace the function
-    with the module; this keeps the function. The module stays importable:
-    ``from edgekit.profile import parse_trace``."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _LAZY.get(name) == name:
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
-
-
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
-    from . import (ab, datasets, detect, device, doctor, energy, export, grading, image, info, live, npu, pipeline,
-                   providers, qnn, report, sampler, stats, suite, video, vision, zoo)
-    from .grading.check import check, checker
-    from .compare import compare
-    from .profile import profile
+    from . import deploy, grading, perf, runtime, vision
     from ._errors import *  # noqa: F401,F403
-    from .bench import BenchResult, benchmark
-    from .detect import Detection, iou, nms
-    from .device import DeviceInfo, device_info
-    from .image import load_image
-    from .info import ModelInfo
-    from .model import Model, TensorSpec, load
-    from .npu import NpuReport, npu_check
-    from .evaluate import EvalResult, evaluate
-    from .live import run_live
-    from .optimize import OptimizeResult, optimize
-    from .pipeline import Pipeline, PipelineResult
-    from .quantize import QuantResult, pareto, quantize
-    from .video import VideoSource, make_test_video
-    from .providers import ProviderChoice, resolve_providers
-    from .vision import preprocess
+    from .deploy import npu
+    from .deploy.evaluation import EvalResult, evaluate
+    from .deploy.npu import NpuReport, npu_check
+    from .deploy.optimization import OptimizeResult, optimize
+    from .deploy.quantization import QuantResult, pareto, quantize
+    from .grading.selfcheck import check, checker
+    from .perf import energy, export, interleave, report, sampler, stats, suite
+    from .perf.bench import BenchResult, benchmark
+    from .perf.comparison import compare
+    from .perf.profiler import profile
+    from .runtime import datasets, device, doctor, info, providers, qnn, zoo
+    from .runtime.device import DeviceInfo, device_info
+    from .runtime.info import ModelInfo
+    from .runtime.model import Model, TensorSpec, load
+    from .runtime.providers import ProviderChoice, resolve_providers
+    from .vision import detect, image, live, pipeline, video
+    from .vision.detect import Detection, iou, nms
+    from .vision.image import load_image
+    from .vision.live import run_live
+    from .vision.pipeline import Pipeline
+    from .vision.stages import PipelineResult
+    from .vision.preprocessing import preprocess
+    from .vision.video import VideoSource, make_test_video

@@ -63,7 +63,7 @@ class NpuError(EdgekitError, RuntimeError):
 
 
 class SocError(NpuError, ValueError):
-    """A ``soc`` that is neither a number nor a chip in :data:`edgekit.qnn.SOCS`."""
+    """A ``soc`` that is neither a number nor a chip in :data:`edgekit.runtime.qnn.SOCS`."""
 
 
 class ZooError(EdgekitError):
@@ -76,3 +76,7 @@ class MissingExtraError(EdgekitError, ImportError):
 
 class ResultError(EdgekitError, ValueError):
     """A benchmark result file is missing, not JSON, not an edgekit result, or of another schema."""
+
+
+class LabError(EdgekitError, ValueError):
+    """A lab folder, manifest, notebook or tests file that cannot be used."""

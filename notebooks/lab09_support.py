@@ -21,7 +21,7 @@ PHOTOS = ("astronaut", "pair")
 
 def photo(name: str) -> np.ndarray:
     """An RGB uint8 photo: ``"astronaut"`` (512x512), or ``"pair"`` (300x600: a crop of it next to its mirror image)."""
-    from edgekit.datasets import sample_image
+    from edgekit.runtime.datasets import sample_image
 
     astronaut = sample_image("astronaut")  # RGB
     if name == "astronaut":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgekit.ab import parse_config, run_ab
+from edgekit.perf.interleave import parse_config, run_ab
 
 
 def test_parse_config():

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from edgekit.bench import BenchConfig, benchmark, random_feed
+from edgekit.perf.bench import BenchConfig, benchmark, random_feed
 
 
 def test_loop_rule_min_runs_and_min_time(relu_path):

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import edgekit as ek
-from edgekit import zoo
-from edgekit.tour import imagenet_input, softmax
+from edgekit.runtime import zoo
+from edgekit.vision.preprocessing import preprocess, softmax
 
 pytestmark = [pytest.mark.build, pytest.mark.slow]
 
@@ -64,7 +64,7 @@ def test_efficientnet_lite0_builds_and_classifies_bundled_photos(tmp_path, monke
     labels = zoo.labels("efficientnet-lite0")
     top1 = {}
     for image in ("chelsea", "coffee"):
-        p = softmax(m(imagenet_input(ek.datasets.sample_image(image), e.preprocess))[0][0])
+        p = softmax(m(preprocess(ek.datasets.sample_image(image), e.preprocess).input)[0][0])
         top1[image] = labels[int(p.argmax())]
     assert any(cat in top1["chelsea"] for cat in ("tabby", "tiger cat", "Egyptian cat")), top1
     assert "espresso" in top1["coffee"], top1

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from edgekit.cli import main
+from edgekit.cli.main import main
 
 
 def run_cli(*args, cwd=None):

@@ -1,4 +1,4 @@
-"""edgekit.compare: bootstrap ratio CI against the truth and scipy (oracle), verdicts, warnings, loading."""
+"""edgekit.perf.comparison: bootstrap ratio CI against the truth and scipy (oracle), verdicts, warnings, loading."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgekit._errors import EdgekitError, ResultError
-from edgekit.compare import (Comparison, bootstrap_ratio_ci, compare, compare_many, comparison_table, labels,
+from edgekit.perf.comparison import (Comparison, bootstrap_ratio_ci, compare, compare_many, comparison_table, labels,
                              load_results)
-from edgekit.stats import summarize
+from edgekit.perf.stats import summarize
 
 
 def make_result(median_ms=1.0, n=400, sigma=0.1, seed=0, model="mnist", threads=1, **extra) -> dict:

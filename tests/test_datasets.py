@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgekit import datasets
+from edgekit.runtime import datasets
 
 
 def test_digits_split_is_fixed_stratified_and_disjoint():

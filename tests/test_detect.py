@@ -1,4 +1,4 @@
-"""edgekit.detect against straightforward references: pure-Python IoU/NMS loops, OpenCV's
+"""edgekit.vision.detect against straightforward references: pure-Python IoU/NMS loops, OpenCV's
 NMSBoxes, line-by-line translations of MediaPipe's anchor and box decoding, and the face
 detector's build script."""
 
@@ -15,8 +15,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import edgekit as ek
-from edgekit import datasets, vision, zoo
-from edgekit.detect import (Detection, blazeface, decode_boxes, decode_scores, draw_detections, draw_fps, draw_label,
+from edgekit.runtime import datasets
+from edgekit.vision import preprocessing as vision
+from edgekit.runtime import zoo
+from edgekit.vision.detect import (Detection, blazeface, decode_boxes, decode_scores, draw_detections, draw_fps, draw_label,
                             iou, nms, ssd_anchors, weighted_nms)
 
 FACE = zoo.entry("face-detector").postprocess

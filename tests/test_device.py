@@ -1,4 +1,4 @@
-"""edgekit.device against recorded device trees (tests/fixtures/devices/*), and this machine."""
+"""edgekit.runtime.device against recorded device trees (tests/fixtures/devices/*), and this machine."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgekit.device import cpu_sensors, device_info
+from edgekit.runtime.device import cpu_sensors, device_info
 
 FIXTURES = Path(__file__).parent / "fixtures" / "devices"
 

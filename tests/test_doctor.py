@@ -1,4 +1,4 @@
-"""edgekit.doctor: the real checks on this machine, and simulated broken installations."""
+"""edgekit.runtime.doctor: the real checks on this machine, and simulated broken installations."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from edgekit import doctor
-from edgekit.device import device_info
-from edgekit.doctor import Check, check_import, run_checks
+from edgekit.runtime import doctor
+from edgekit.runtime.device import device_info
+from edgekit.runtime.doctor import Check, check_import, run_checks
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 SIGILL_CODE = "import os, signal; os.kill(os.getpid(), signal.SIGILL)"

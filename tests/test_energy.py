@@ -1,4 +1,4 @@
-"""edgekit.energy against recorded sensor trees (tests/fixtures/energy/*); no hardware needed."""
+"""edgekit.perf.energy against recorded sensor trees (tests/fixtures/energy/*); no hardware needed."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit import energy
-from edgekit.energy import EnergyMeter, EnergyReading, joules_per_inference, parse_pmic
+from edgekit.perf import energy
+from edgekit.perf.energy import EnergyMeter, EnergyReading, joules_per_inference, parse_pmic
 
 FIXTURES = Path(__file__).parent / "fixtures" / "energy"
 PKG = "sys/class/powercap/intel-rapl:0"

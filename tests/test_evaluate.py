@@ -1,4 +1,4 @@
-"""edgekit.evaluate: accuracy and agreement against numpy / raw ONNX Runtime as the oracle."""
+"""edgekit.deploy.evaluation: accuracy and agreement against numpy / raw ONNX Runtime as the oracle."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 import edgekit as ek
 from edgekit._errors import EdgekitError
-from edgekit.evaluate import EvaluationError, agreement, evaluate, load_dataset, topk_accuracy
-from edgekit.optimize_cli import register
+from edgekit.deploy.evaluation import EvaluationError, agreement, evaluate, load_dataset, topk_accuracy
+from edgekit.cli.optimize import register
 from conftest import make_model, save
 
 

@@ -1,4 +1,4 @@
-"""edgekit.export: CSV round trip through csv.DictReader (the oracle) and the rich table."""
+"""edgekit.perf.export: CSV round trip through csv.DictReader (the oracle) and the rich table."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import io
 import numpy as np
 import pytest
 
-from edgekit.export import FIELDS, results_table, row, to_csv
-from edgekit.stats import summarize
+from edgekit.perf.export import FIELDS, results_table, row, to_csv
+from edgekit.perf.stats import summarize
 
 
 def make_result(median_ms=1.0, n=200, seed=0, threads=1, **extra) -> dict:

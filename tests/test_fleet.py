@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from edgekit._errors import MissingExtraError
-from edgekit.cli import main
-from edgekit.fleet import FleetError, find_boards, run_fleet
-from edgekit.suite import job_file, jobs, load_suite
+from edgekit.cli.main import main
+from edgekit.perf.fleet import FleetError, find_boards, run_fleet
+from edgekit.perf.suite import job_file, jobs, load_suite
 
 BUDGET = {"min_runs": 10, "min_s": 0.05, "max_s": 1.0, "warmup_s": 0.0, "warmup_runs": 2}
 

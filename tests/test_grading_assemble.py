@@ -129,7 +129,7 @@ def test_an_added_helper_cell_counts_in_check_edgekit_check_and_grade_alike(tmp_
     import json
 
     from edgekit.grading import check_notebook, grade_batch
-    from edgekit.grading.check import _Globals, run_checks
+    from edgekit.grading.selfcheck import _Globals, run_checks
     from edgekit.grading.kernel import Kernel
 
     nb, _ = _solved(tmp_path)

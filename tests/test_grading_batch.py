@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from edgekit.cli import main as cli
+from edgekit.cli.main import main as cli
 from edgekit.grading import grade_batch, release
 from edgekit.grading.notebook import role
 from edgekit.grading.results import HIDDEN_FAILED

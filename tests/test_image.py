@@ -1,4 +1,4 @@
-"""edgekit.image against references: OpenCV calls, per-pixel Python loops, and the definition of a Transform."""
+"""edgekit.vision.image against references: OpenCV calls, per-pixel Python loops, and the definition of a Transform."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import edgekit as ek
-from edgekit import datasets
-from edgekit.image import (Transform, batch, center_crop, letterbox, load_image, normalize, resize, to_nchw, to_nhwc,
+from edgekit.runtime import datasets
+from edgekit.vision.image import (Transform, batch, center_crop, letterbox, load_image, normalize, resize, to_nchw, to_nhwc,
                            unletterbox_boxes)
 
 

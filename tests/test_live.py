@@ -1,4 +1,4 @@
-"""edgekit.live: face boxes on the synthetic clip, headless video output, display detection, the CLI."""
+"""edgekit.vision.live: face boxes on the synthetic clip, headless video output, display detection, the CLI."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import onnxruntime as ort
 import pytest
 
 import edgekit as ek
-from edgekit import live, video_cli
-from edgekit.video import Frame, VideoSource, VideoSourceError, _Synthetic
+from edgekit.vision import live
+from edgekit.cli import video as video_cli
+from edgekit.vision.video import Frame, VideoSource, VideoSourceError, _Synthetic
 
 CLIP = "synthetic://?frames=20&size=160x120"
 
@@ -57,7 +58,7 @@ def test_faces_match_vision_run_in_frame_pixels():
     frame = VideoSource("synthetic://?frames=1&size=640x480&pattern=face").read()
     stages = live.stages_for("face-detector")
     (det,) = stages.postprocess(ek.load("face-detector")(stages.preprocess(frame)), frame)
-    (ref,) = ek.vision.run("face-detector", frame.image, color="bgr").detections
+    (ref,) = ek.vision.preprocessing.run("face-detector", frame.image, color="bgr").detections
     assert det.box == pytest.approx(ref.box, abs=1e-6) and det.score == pytest.approx(ref.score), (det, ref)
     assert np.allclose(det.keypoints, ref.keypoints, atol=1e-6), (det.keypoints, ref.keypoints)
 
@@ -74,7 +75,7 @@ def test_preprocessing_is_vision_on_the_bgr_frame():
     spec = dict(ek.zoo.entry("face-detector").preprocess)
     x = live.stages_for("face-detector").preprocess(frame)
     # The oracle: OpenCV turns the whole frame to RGB first, then vision has no conversion left to do.
-    want, t = ek.vision.preprocess(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB), spec, color="rgb")
+    want, t = ek.preprocess(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB), spec, color="rgb")
     np.testing.assert_array_equal(x, want)
     assert frame.meta["transform"] == t and t.target_size == (128, 128)
 

@@ -1,5 +1,5 @@
-"""edgekit.npu and ``edgekit npu-check``: placement on the QNN HTP emulator, against raw ONNX Runtime.
-(The chip table, registration and raw sessions of edgekit.qnn: test_qnn.py.)
+"""edgekit.deploy.npu and ``edgekit npu-check``: placement on the QNN HTP emulator, against raw ONNX Runtime.
+(The chip table, registration and raw sessions of edgekit.runtime.qnn: test_qnn.py.)
 
 Models are tiny (one conv, 8x8 input): the emulator is 50-100x slower than the CPU EP.
 """
@@ -15,8 +15,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import edgekit as ek
-from edgekit.npu import npu_check
-from edgekit.qnn import EP, qnn_session
+from edgekit.deploy.npu import npu_check
+from edgekit.runtime.qnn import EP, qnn_session
 
 from conftest import make_model, save
 
@@ -50,7 +50,7 @@ def tiny_cnn(path, *, tail: str | None = None, batch: int | str = 1):
 
 @pytest.fixture
 def qdq_path(tmp_path):
-    from edgekit.npu_cli import _quantize_qdq
+    from edgekit.cli.npu import _quantize_qdq
 
     float_path = tiny_cnn(tmp_path / "tiny.onnx")
     _quantize_qdq(float_path, tmp_path / "tiny_qdq.onnx", "digits")
@@ -58,7 +58,7 @@ def qdq_path(tmp_path):
 
 
 def test_missing_extra_is_one_line_in_the_api_and_the_cli(monkeypatch, tmp_path, capsys):
-    from edgekit.npu_cli import main
+    from edgekit.cli.npu import main
 
     monkeypatch.setitem(sys.modules, "onnxruntime_qnn", None)  # makes `import onnxruntime_qnn` fail
     path = tiny_cnn(tmp_path / "tiny.onnx")
@@ -111,7 +111,7 @@ def test_float_model_with_an_op_htp_rejects_is_partly_offloaded(qnn, tmp_path, o
 
 
 def test_dynamic_batch_is_detected_hinted_and_fixed(qnn, tmp_path):
-    from edgekit.npu_cli import _fix_dims
+    from edgekit.cli.npu import _fix_dims
 
     dynamic = tiny_cnn(tmp_path / "dyn.onnx", batch="batch")
     report = npu_check(dynamic, 57, samples=1)
@@ -152,7 +152,7 @@ def test_compile_writes_a_context_model_that_runs(qnn, qdq_path, tmp_path):
 def test_report_prints_serializes_and_never_calls_emulator_time_latency(qnn, qdq_path):
     from rich.console import Console
 
-    from edgekit.npu_cli import report_table
+    from edgekit.cli.npu import report_table
 
     report = npu_check(qdq_path, "8 Gen 3", samples=2)
     data = json.loads(json.dumps(report.to_dict()))
@@ -167,7 +167,7 @@ def test_report_prints_serializes_and_never_calls_emulator_time_latency(qnn, qdq
 
 
 def test_cli_calibrates_a_dynamic_float_model_and_writes_json(qnn, tmp_path, capsys):
-    from edgekit.npu_cli import main
+    from edgekit.cli.npu import main
 
     dynamic = tiny_cnn(tmp_path / "dyn.onnx", batch="batch")
     out = tmp_path / "report.json"

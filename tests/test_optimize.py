@@ -1,4 +1,4 @@
-"""edgekit.optimize: saved graphs must compute what the original computes (raw ONNX Runtime as the
+"""edgekit.deploy.optimization: saved graphs must compute what the original computes (raw ONNX Runtime as the
 oracle) with no more nodes; histograms against `onnx`; fallback detection on hand-built graphs."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from conftest import make_model, save
 from onnx import TensorProto, helper, numpy_helper
 
 import edgekit as ek
-from edgekit.optimize import LEVELS, executed_graph, fallback_ops, interleaved_p50, op_histogram, optimize
-from edgekit.optimize_cli import register
+from edgekit.deploy.optimization import LEVELS, executed_graph, fallback_ops, interleaved_p50, op_histogram, optimize
+from edgekit.cli.optimize import register
 
 
 def raw_run(path, feed, level=ort.GraphOptimizationLevel.ORT_DISABLE_ALL):
@@ -116,13 +116,13 @@ def test_cli_choices_match_the_library_and_help_imports_no_numpy():
     import subprocess
     import sys
 
-    from edgekit import optimize_cli
-    from edgekit.optimize import _ORT_LEVEL
-    from edgekit.quantize import CALIBRATIONS, FORMATS, METHODS, TYPES  # (ek.quantize is the function)
+    from edgekit.cli import optimize as optimize_cli
+    from edgekit.deploy.optimization import _ORT_LEVEL
+    from edgekit.deploy.quantization import CALIBRATIONS, FORMATS, METHODS, TYPES  # (ek.quantize is the function)
 
     assert (optimize_cli.METHODS, optimize_cli.FORMATS) == (METHODS, FORMATS)
     assert optimize_cli.CALIBRATIONS == tuple(CALIBRATIONS) and optimize_cli.TYPES == tuple(TYPES)
     assert optimize_cli.LEVELS == tuple(_ORT_LEVEL)
-    code = ("import argparse, sys; from edgekit.optimize_cli import register; "
+    code = ("import argparse, sys; from edgekit.cli.optimize import register; "
             "register(argparse.ArgumentParser().add_subparsers()); print('numpy' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

@@ -1,4 +1,4 @@
-"""edgekit.pipeline: order, drops, errors with the stage's name, clean stops, every mode == raw onnxruntime."""
+"""edgekit.vision.pipeline: order, drops, errors with the stage's name, clean stops, every mode == raw onnxruntime."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from onnx import TensorProto, helper
 
 import edgekit as ek
-from edgekit.pipeline import Pipeline, PipelineError, PipelineResult, StopPipeline
-from edgekit.video import Frame, VideoSource
+from edgekit.vision.pipeline import Pipeline, PipelineError, PipelineResult, StopPipeline
+from edgekit.vision.video import Frame, VideoSource
 
 from conftest import make_model, save
 

@@ -1,4 +1,4 @@
-"""edgekit.profile against two oracles: the ONNX graph itself (onnx.load, and the optimized
+"""edgekit.perf.profiler against two oracles: the ONNX graph itself (onnx.load, and the optimized
 graph ORT writes out), and the raw trace events of a committed fixture, re-summed here by a
 different method (file order instead of timestamps). No timed asserts: only structure and sums."""
 
@@ -14,8 +14,8 @@ import onnxruntime as ort
 import pytest
 
 import edgekit as ek
-from edgekit import zoo
-from edgekit.profile import main, parse_trace, profile
+from edgekit.runtime import zoo
+from edgekit.perf.profiler import main, parse_trace, profile
 
 FIXTURE = Path(__file__).parent / "fixtures" / "profiles" / "digits-cnn-ort1.32.json"
 FIXTURE_WARMUP = 1  # see fixtures/profiles/README.md

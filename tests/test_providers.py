@@ -9,8 +9,8 @@ import onnxruntime as ort
 import pytest
 
 import edgekit as ek
-from edgekit import providers as P
-from edgekit.device import _norm_arch, board
+from edgekit.runtime import providers as P
+from edgekit.runtime.device import _norm_arch, board
 
 
 def test_auto_picks_first_available_and_says_why():
@@ -35,7 +35,7 @@ GPU = [TRT, "CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
 def where(fixture: str, system: str = "Linux", qnn: bool = False) -> P.Platform:
-    """The Platform "auto" would see on a recorded board (its files read by edgekit.device.board)."""
+    """The Platform "auto" would see on a recorded board (its files read by edgekit.runtime.device.board)."""
     model, family = board(FIXTURES / fixture)
     machine = "x86_64" if fixture.startswith("x86") else "aarch64"
     return P.Platform(family, system, machine, qnn, P.snapdragon_soc(model))
@@ -122,14 +122,14 @@ def test_qnn_in_a_providers_list_is_refused_with_the_way_that_works(asked):
     with pytest.raises(ek.ProviderError, match=r"plugin execution provider.*CPU EP") as info:
         P.resolve_providers(asked)
     msg = str(info.value)
-    assert "edgekit.qnn.qnn_session(model, soc=57)" in msg and "edgekit npu-check MODEL --soc 57" in msg, msg
+    assert "edgekit.runtime.qnn.qnn_session(model, soc=57)" in msg and "edgekit npu-check MODEL --soc 57" in msg, msg
 
 
 def test_qnn_is_refused_even_once_registered_because_a_list_runs_it_on_cpu(relu_path):
     """The oracle for the refusal: raw ONNX Runtime given providers=["QNNExecutionProvider"] after
     the plugin is registered (so it is 'available') places every node on the CPU EP."""
     pytest.importorskip("onnxruntime_qnn", reason="needs the qnn extra (pip install 'edgekit[qnn]')")
-    from edgekit.qnn import EP, qnn_devices
+    from edgekit.runtime.qnn import EP, qnn_devices
 
     qnn_devices()  # registers the plugin: from now on get_available_providers() lists it
     assert EP in ort.get_available_providers()

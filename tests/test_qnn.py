@@ -1,4 +1,4 @@
-"""edgekit.qnn: the chip table, registering the QNN plugin once, and raw sessions, against raw ONNX Runtime.
+"""edgekit.runtime.qnn: the chip table, registering the QNN plugin once, and raw sessions, against raw ONNX Runtime.
 
 Sessions need the qnn extra (its HTP emulator); the chip table and the error messages do not.
 """
@@ -13,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import edgekit as ek
-from edgekit.qnn import EP, SOCS, _native_output, qnn_devices, qnn_session, resolve_soc
+from edgekit.runtime.qnn import EP, SOCS, native_output, qnn_devices, qnn_session, resolve_soc
 
 from conftest import make_model, save
 
@@ -65,7 +65,7 @@ def test_missing_extra_is_one_line_naming_pip_and_platforms(monkeypatch):
 
 def test_native_output_collects_what_cpp_would_print():
     lines: list[str] = []
-    with _native_output(lines):
+    with native_output(lines):
         os.write(1, b"\x1b[33mfrom fd 1\x1b[0m\n")  # as a C++ library writes: below Python's sys.stdout
         os.write(2, b"from fd 2\n")
     assert lines == ["from fd 1", "from fd 2"], lines
@@ -95,7 +95,7 @@ def test_qnn_session_runs_a_qdq_model_on_the_htp_like_the_cpu_ep(qnn, qdq_relu):
 
 def test_auto_on_a_snapdragon_with_the_qnn_extra_runs_on_qnn(qnn, qdq_relu, monkeypatch):
     """load(providers="auto") on a Snapdragon board (simulated: the HTP emulator stands in for the NPU)."""
-    from edgekit import providers
+    from edgekit.runtime import providers
 
     board = providers.Platform("snapdragon", "Windows", "aarch64", qnn=True, soc=57)
     monkeypatch.setattr(providers.Platform, "here", classmethod(lambda cls: board))

@@ -1,4 +1,4 @@
-"""edgekit.quantize: graphs checked with `onnx`, outputs against raw ONNX Runtime, traps as warnings."""
+"""edgekit.deploy.quantization: graphs checked with `onnx`, outputs against raw ONNX Runtime, traps as warnings."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from onnx import TensorProto, numpy_helper
 
 import edgekit as ek
 from edgekit._errors import EdgekitError, MissingExtraError
-from edgekit.optimize_cli import register
-from edgekit.quantize import ArrayReader, QuantizationError, QuantizationWarning, QuantResult, pareto, quantize
+from edgekit.cli.optimize import register
+from edgekit.deploy.quantization import ArrayReader, QuantizationError, QuantizationWarning, QuantResult, pareto, quantize
 
 X_TEST, Y_TEST = ek.datasets.digits(split="test")
 
@@ -130,7 +130,7 @@ def test_errors_teach(tmp_path, monkeypatch):
     assert issubclass(QuantizationError, EdgekitError)
 
 
-@pytest.mark.filterwarnings("ignore::edgekit.quantize.QuantizationWarning")  # a tiny model may measure slower
+@pytest.mark.filterwarnings("ignore::edgekit.deploy.quantization.QuantizationWarning")  # a tiny model may measure slower
 def test_measure_reports_ratio_structure(tmp_path):
     # structure only: timings are never asserted
     r = quantize("digits-cnn", tmp_path / "m.onnx", rounds=2, min_s=0.01)
@@ -167,7 +167,7 @@ def test_cli_quantize_prints_the_report(tmp_path, capsys):
 
 def test_a_missing_kernel_says_what_to_do(monkeypatch, tmp_path):
     """onnxruntime 1.23 (Python 3.10, JetPack 6) has no ConvInteger kernel for int8 weights."""
-    Q = importlib.import_module("edgekit.quantize")  # the module: ek.quantize is the function
+    Q = importlib.import_module("edgekit.deploy.quantization")  # the module: ek.quantize is the function
 
     def refuse(path):
         raise RuntimeError("[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for "

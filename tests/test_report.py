@@ -9,9 +9,9 @@ import re
 import numpy as np
 import pytest
 
-import edgekit.report as report
+import edgekit.perf.report as report
 from edgekit._errors import MissingExtraError
-from edgekit.stats import summarize
+from edgekit.perf.stats import summarize
 
 PNG_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
@@ -122,7 +122,7 @@ def test_main_reads_objects_and_lists(tmp_path, results, capsys):
 
 
 def test_real_benchmark_and_profile_shapes(tmp_path, relu_path):
-    from edgekit.bench import benchmark
+    from edgekit.perf.bench import benchmark
     r = benchmark(relu_path, threads=1, min_runs=20, min_s=0.0, warmup_s=0.0)  # a BenchResult object
     prof = {"op_types": [{"op_type": "Relu", "count": 1, "total_us": 50.0, "share": 1.0, "per_run_us": 2.5}]}
     page = report.write_report([r], tmp_path / "r.html", profile=prof).read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""edgekit.sampler on this machine, on recorded device trees, and on scripted reading sequences."""
+"""edgekit.perf.sampler on this machine, on recorded device trees, and on scripted reading sequences."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.device import cpu_sensors
-from edgekit.sampler import Sampler, assess, read_sensors, summarize
+from edgekit.runtime.device import cpu_sensors
+from edgekit.perf.sampler import Sampler, assess, read_sensors, summarize
 
 DEVICES = Path(__file__).parent / "fixtures" / "devices"
 SAMPLE_KEYS = {"t", "cpu_mhz_mean", "cpu_mhz_max_possible", "temp_c_max", "pressure_some_avg10",

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgekit.stats import quantile_ci, summarize
+from edgekit.perf.stats import quantile_ci, summarize
 
 samples = st.lists(st.floats(min_value=0.001, max_value=1e4, allow_nan=False), min_size=2, max_size=400)
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from edgekit import suite as S
+from edgekit.perf import suite as S
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""edgekit.video: every URI kind, the synthetic generator's determinism, errors that teach."""
+"""edgekit.vision.video: every URI kind, the synthetic generator's determinism, errors that teach."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgekit import EdgekitError
-from edgekit.video import Frame, VideoSource, VideoSourceError, make_test_video, sample_video
+from edgekit.vision.video import Frame, VideoSource, VideoSourceError, make_test_video, sample_video
 
 URI = "synthetic://?frames=12&fps=25&size=96x64"
 

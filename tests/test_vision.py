@@ -1,4 +1,4 @@
-"""edgekit.vision against references: a hand-written ImageNet pipeline in OpenCV, the face detector's
+"""edgekit.vision.preprocessing against references: a hand-written ImageNet pipeline in OpenCV, the face detector's
 build script, Python's math for softmax, and OpenCV's Haar cascade. The image operations it chains
 are tested in test_image.py."""
 
@@ -17,11 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import edgekit as ek
-from edgekit import datasets, vision, zoo
-from edgekit import image as image_ops
-from edgekit.detect import iou
-from edgekit.vision import load_image, preprocess, run, softmax, to_nchw, topk, unletterbox_boxes
-from edgekit.vision_cli import register
+from edgekit.runtime import datasets
+from edgekit.vision import preprocessing as vision
+from edgekit.runtime import zoo
+from edgekit.vision import image as image_ops
+from edgekit.vision.detect import iou
+from edgekit.vision.preprocessing import load_image, preprocess, run, softmax, to_nchw, topk, unletterbox_boxes
+from edgekit.cli.vision import register
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 FACE_FREE = ("chelsea", "coffee", "rocket")
@@ -52,17 +54,6 @@ def test_image_operations_are_reexported_from_vision():
         assert getattr(vision, name) is getattr(image_ops, name), name
         assert name in vision.__all__, name
     assert ek.load_image is image_ops.load_image and ek.preprocess is vision.preprocess
-
-
-def test_tour_keeps_imagenet_input_softmax_and_topk():
-    from edgekit import tour  # older callers (tests/test_build.py, edgekit.evaluate) import these from tour
-
-    rgb = datasets.sample_image("chelsea")
-    pre = zoo.entry("efficientnet-lite0").preprocess
-    assert np.array_equal(tour.imagenet_input(rgb, pre), imagenet_input(rgb, pre))
-    # it reads only short_side, size, mean and std: a colour order in the spec is the caller's business
-    assert np.array_equal(tour.imagenet_input(rgb, {**pre, "color": "bgr"}), imagenet_input(rgb, pre))
-    assert tour.softmax is softmax and tour.topk is topk
 
 
 # --- preprocess -----------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import edgekit as ek
-from edgekit import zoo
+from edgekit.runtime import zoo
 
 REQUIRED_KEYS = {"name", "file", "committed", "sha256", "bytes", "licence", "task", "description",
                  "provenance", "build", "inputs", "outputs", "preprocess", "reference"}

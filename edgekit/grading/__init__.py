@@ -2,11 +2,12 @@
 
     lab.py        the lab format (lab.toml + instructor notebook + tests.py; nbgrader notebooks too)
     cases.py      what tests.py declares: case(), call(), get(), obj(), close(), equal(), within()
-    notebook.py   cell roles and the student release
+    notebook.py   reading notebooks, cell roles, nbgrader's test cells
+    handout.py    the student release: stubs, no instructor cells or hidden tests, public checks
     assemble.py   what runs: the student's cells in their order, the instructor's cells restored
     kernel.py     running cells as Jupyter does (in-process IPython), for grader, reference and check
     autotest.py   nbgrader's ### AUTOTEST directives, expanded as nbgrader does
-    check.py      students' self-check: check("q1") in a notebook, `edgekit check` in a shell
+    selfcheck.py  students' self-check: check("q1") in a notebook, `edgekit check` in a shell
     reference.py  the instructor's solution run once, for expected values
     wire.py       values across the wall between grader and student process (JSON, never pickle)
     errors.py     the student's exceptions, rebuilt in the grader by name and builtin base
@@ -29,14 +30,12 @@ See labs/README.md for the format and the threat model.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import Any
 
 _LAZY = {  # lazily imported, so `edgekit --help` (which registers grading's subcommands) stays light
     "Case": "cases", "call": "cases", "case": "cases", "close": "cases", "equal": "cases", "get": "cases",
     "obj": "cases", "ref": "cases", "within": "cases", "raised": "cases",
-    "check": "check", "checker": "check", "check_notebook": "check",
+    "check": "selfcheck", "checker": "selfcheck", "check_notebook": "selfcheck",
     "Lab": "lab", "LabError": "lab", "Limits": "lab", "load_lab": "lab",
 }
 
@@ -51,22 +50,11 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-class _Package(types.ModuleType):
-    """Keep ``check`` the function when the module ``edgekit.grading.check`` is imported (see edgekit/__init__.py)."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _LAZY.get(name) == name:
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
-
 
 def release(lab, out_dir):
     """Write the student version of a lab (path or :class:`Lab`) into ``out_dir``; returns the files."""
     from .lab import Lab, load_lab
-    from .notebook import release as _release
+    from .handout import release as _release
 
     return _release(lab if isinstance(lab, Lab) else load_lab(lab), out_dir)
 

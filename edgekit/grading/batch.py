@@ -16,6 +16,7 @@ recursion (:mod:`edgekit.grading.cleanup`): whatever a student left there, the n
 
 from __future__ import annotations
 
+import importlib
 import json
 import multiprocessing as mp
 import os
@@ -62,6 +63,11 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(f"interrupted: {len(result.not_graded)} submission(s) not graded")
         self.result = result
 
+# What student notebooks import (``import edgekit as ek; ek.load(...)``), loaded once per worker so
+# that every forked student process starts with it. A preload by name, not a dependency: the grader
+# never calls it (grading/ builds only on edgekit's base modules; tests/test_layers.py).
+STUDENT_PRELOAD = ("edgekit.runtime.model",)
+
 
 def _warm(grader: int) -> None:
     """Worker start-up: die with the grader, leave Ctrl-C to it, import the heavy modules once."""
@@ -79,7 +85,8 @@ def _warm(grader: int) -> None:
     edgekit.grading.kernel.warm()  # IPython: imported once per worker, not per student process
     import edgekit.grading.notebook  # noqa: F401
     import edgekit.grading.student  # noqa: F401
-    import edgekit.model  # noqa: F401
+    for name in STUDENT_PRELOAD:
+        importlib.import_module(name)
     # what every judge imports after its fork: once here instead of once per submission
     import edgekit.grading.assemble  # noqa: F401
     import edgekit.grading.reference  # noqa: F401

@@ -154,9 +154,7 @@ def _child(scratch: Path, hide: list[Path], limits: Limits, isolate: bool, group
         caps = int(st.get("CapEff", "0"), 16)
         cg = {"version": group.version, **group.controllers} if group is not None and in_group else {}
         if probe:
-            from .fence_check import probe as look
-
-            layers["probe"] = look()
+            layers["probe"] = fence_report()
         wire.send(resp, {"op": "fenced", "level": level or "rlimits-only", "pids_cgroup": bool(cg.get("pids")),
                          "cgroup": cg, "scratch": scratch_fs, "problems": layers.pop("problems", []),
                          "capabilities": caps, "no_new_privs": st.get("NoNewPrivs") == "1",
@@ -173,16 +171,7 @@ def _child(scratch: Path, hide: list[Path], limits: Limits, isolate: bool, group
             pass
         code = 70
     finally:
-        leave(code)
-
-
-def leave(code: int) -> None:
-    """End a forked process at once (no atexit, no parent's cleanup), after what it printed is out."""
-    try:
-        sys.stdout.flush()
-    except BaseException:
-        pass
-    os._exit(code)
+        wire.leave(code)
 
 
 def _unbuffered_output() -> None:
@@ -206,16 +195,36 @@ def _scratch_fs(scratch: Path) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _zoo_cache() -> Path:  # asked for each student process: once per judge is enough
-    from ..zoo import cache_dir
+    from .._paths import cache_dir
 
     return cache_dir()
 
 
 @functools.lru_cache(maxsize=1)
 def _zoo_models() -> str:
-    from ..zoo import ZooError, models_dir
+    from .._errors import ZooError
+    from .._paths import models_dir
 
     try:
         return str(models_dir().resolve())
     except ZooError:
         return ""
+
+
+def fence_report() -> dict:
+    """What a student process sees from inside (run there, after the fence is up)."""
+    import ctypes
+    import errno
+
+    out: dict = {"uid": os.getuid(), "root_entries": sorted(os.listdir("/"))}
+    out["dev"] = sorted(os.listdir("/dev")) if os.path.isdir("/dev") else []
+    try:
+        out["environ_bytes"] = len(Path("/proc/self/environ").read_bytes().strip(b"\0"))
+    except OSError as exc:
+        out["environ_bytes"] = f"unreadable ({exc.strerror})"
+    col = 0 if seccomp_filter.machine() == "x86_64" else 1
+    nr = seccomp_filter.DENIED["keyctl"][col]
+    libc = ctypes.CDLL(None, use_errno=True)
+    ret = libc.syscall(nr, 0, -3, 0) if nr is not None else -1  # KEYCTL_GET_KEYRING_ID of the session keyring
+    out["keyctl"] = "allowed" if ret >= 0 else errno.errorcode.get(ctypes.get_errno(), "?")
+    return out

@@ -8,7 +8,6 @@ becomes one row of the doctor's table, present or missing, with what to do.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -19,26 +18,6 @@ from pathlib import Path
 
 TIMEOUT_S = 20.0
 _ROOT_FIX = "run `edgekit grade` as root (sudo), or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)"
-
-
-def probe() -> dict:
-    """What a student process sees from inside (run there, after the fence is up)."""
-    import ctypes
-
-    from .seccomp_filter import DENIED, machine
-
-    out: dict = {"uid": os.getuid(), "root_entries": sorted(os.listdir("/"))}
-    out["dev"] = sorted(os.listdir("/dev")) if os.path.isdir("/dev") else []
-    try:
-        out["environ_bytes"] = len(Path("/proc/self/environ").read_bytes().strip(b"\0"))
-    except OSError as exc:
-        out["environ_bytes"] = f"unreadable ({exc.strerror})"
-    col = 0 if machine() == "x86_64" else 1
-    nr = DENIED["keyctl"][col]
-    libc = ctypes.CDLL(None, use_errno=True)
-    ret = libc.syscall(nr, 0, -3, 0) if nr is not None else -1  # KEYCTL_GET_KEYRING_ID of the session keyring
-    out["keyctl"] = "allowed" if ret >= 0 else errno.errorcode.get(ctypes.get_errno(), "?")
-    return out
 
 
 def _judge(w: int) -> None:
@@ -139,12 +118,11 @@ def layers(report: dict) -> list[tuple[str, bool, str, str | None, bool]]:
     return rows
 
 
-def checks() -> list:
-    """The rows as doctor :class:`~edgekit.doctor.Check` s (missing: fail if grading needs it, else warn)."""
-    from ..doctor import Check
-
+def checks() -> list[tuple[str, str, str, str | None]]:
+    """The rows as ``(name, level, detail, fix)`` for the doctor's table: level "ok", or for a missing
+    layer "fail" if grading needs it, else "warn"."""
     if not sys.platform.startswith("linux"):
-        return [Check("grading fence", "warn", f"{sys.platform}: no namespaces, cgroups or seccomp; submissions "
-                      "run with rlimits only", "grade on Linux (or WSL) for the full fence")]
-    return [Check(f"fence: {name}", "ok" if present else ("fail" if required else "warn"), detail,
-                  None if present else fix) for name, present, detail, fix, required in layers(run_probe())]
+        return [("grading fence", "warn", f"{sys.platform}: no namespaces, cgroups or seccomp; submissions "
+                 "run with rlimits only", "grade on Linux (or WSL) for the full fence")]
+    return [(f"fence: {name}", "ok" if present else ("fail" if required else "warn"), detail,
+             None if present else fix) for name, present, detail, fix, required in layers(run_probe())]

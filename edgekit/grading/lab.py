@@ -24,17 +24,13 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._errors import EdgekitError
+from .._errors import EdgekitError, LabError
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10 (JetPack 6): the same parser, from PyPI
     import tomli as tomllib
 from . import cases as _cases
-
-
-class LabError(EdgekitError, ValueError):
-    """A lab folder, manifest, notebook or tests file that cannot be used."""
 
 
 @dataclass(frozen=True)

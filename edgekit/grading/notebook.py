@@ -23,9 +23,12 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .lab import Lab, LabError
+from .._errors import LabError
+
+if TYPE_CHECKING:
+    from .lab import Lab
 
 SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)", re.M | re.S)
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[^\n]*\n.*?^[ \t]*### END HIDDEN TESTS[^\n]*(\n|$)", re.M | re.S)
@@ -64,51 +67,6 @@ def stub(source: str, label: str) -> str:
     if not SOLUTION.search(source):
         return f'raise NotImplementedError("{label}")\n'
     return SOLUTION.sub(lambda m: f'{m.group(1)}raise NotImplementedError("{label}"){m.group(2)}', source)
-
-
-def release(lab: Lab, out_dir: str | Path) -> list[Path]:
-    """Write the student version of ``lab`` into ``out_dir``: the notebook and its public checks.
-
-    Solutions become stubs, instructor cells and hidden tests go, outputs are cleared. The
-    output depends only on the lab's files, so releasing twice gives byte-identical files.
-    """
-    import nbformat
-
-    from .check import public_checks
-
-    checks = public_checks(lab) if lab.format == "edgekit" else None  # fails early on a broken reference
-    nb = copy.deepcopy(lab.notebook())
-    cells = []
-    for cell in nb.cells:
-        kind, qid = role(cell)
-        if kind == "instructor":
-            continue
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-        if kind == "answer":
-            title = lab.question(qid).title if lab.format == "edgekit" else qid
-            cell.source = stub(cell.source, f"{lab.label(qid)}: {title}" if lab.format == "edgekit" else
-                               f"{qid}: write your answer here")
-        elif kind == "test":
-            cell.source = HIDDEN.sub("", cell.source)
-        cells.append(cell)
-    nb.cells = cells
-    nb.metadata["edgekit"] = {"lab": lab.id, "release": 1}
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{lab.id}.ipynb"
-    path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
-    written = [path]
-    for rel in lab.files:  # public support files (data, a helper module) sit next to the notebook
-        dest = out / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes((lab.root / rel).read_bytes())
-        written.append(dest)
-    if checks is not None:
-        cpath = out / f"{lab.id}.checks.json"
-        cpath.write_text(json.dumps(checks, sort_keys=True, indent=1) + "\n", encoding="utf-8")
-        written.append(cpath)
-    return written
 
 
 def nbgrader_cases(lab: Lab) -> list:

@@ -21,7 +21,6 @@ import types
 from typing import Any
 
 from . import wire
-from .child import leave
 from .kernel import Kernel
 
 
@@ -213,7 +212,7 @@ class Server:
             except BaseException:
                 code = 1
             finally:
-                leave(code)
+                wire.leave(code)
         _, status = os.waitpid(pid, 0)
         wire.send(self.resp, {"op": "probe-exit", "code": os.waitstatus_to_exitcode(status)})
 

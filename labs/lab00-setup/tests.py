@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.datasets import digits
+from edgekit.runtime.datasets import digits
 from edgekit.grading import call, case, equal, obj
 
 HERE = Path(__file__).parent

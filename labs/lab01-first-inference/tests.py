@@ -7,15 +7,15 @@ grader does not send megabytes; public cases use small arrays so the checks file
 import cv2
 import numpy as np
 
-from edgekit import zoo
-from edgekit.datasets import digits
+from edgekit.runtime import zoo
+from edgekit.runtime.datasets import digits
 from edgekit.grading import call, case, close, equal, obj
 
 rng = np.random.default_rng(1)
 
 
 def photo(name, color="bgr"):
-    return obj("edgekit.datasets:sample_image", name, color=color)
+    return obj("edgekit.runtime.datasets:sample_image", name, color=color)
 
 
 def image(h, w):

@@ -22,7 +22,7 @@ MODELS = {"digits-cnn": DIGITS, "mobilenetv2-224": MOBILENET, "resnet18-224": RE
 
 
 def zoo(name):
-    return obj("edgekit.zoo:path", name)
+    return obj("edgekit.runtime.zoo:path", name)
 
 
 def options(threads=1, level="ORT_ENABLE_ALL", spinning=None):

@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 from edgekit.grading import call, case, close, equal, obj, raised, ref
-from edgekit.profile import parse_trace
+from edgekit.perf.profiler import parse_trace
 
 HERE = Path(__file__).parent
 events = json.loads((HERE / "digits-cnn-ort1.32.json").read_text())       # the lab's public files
@@ -89,7 +89,7 @@ def error_name(thunk):
 
 
 def oracle(trace, skip_runs):
-    """edgekit.profile.parse_trace, written independently of the reference answers: an oracle."""
+    """edgekit.perf.profiler.parse_trace, written independently of the reference answers: an oracle."""
     r = parse_trace(trace, skip_runs=skip_runs)
     return {o.op_type: o.total_us for o in r.op_types}
 
@@ -119,9 +119,9 @@ case("q2", "measured kernels: 5 runs x 7 kernels",
      lambda ns: len(ns.measured_kernels(events, 1)), equal(), public=False)
 case("q2", "digits-cnn, no run skipped", call("time_per_op_type", events), exact)
 case("q2", "digits-cnn, only the last run", call("time_per_op_type", events, skip_runs=5), exact)
-case("q2", "agrees with edgekit.profile.parse_trace (skip 1)", call("time_per_op_type", events, skip_runs=1),
+case("q2", "agrees with edgekit.perf.profiler.parse_trace (skip 1)", call("time_per_op_type", events, skip_runs=1),
      against(oracle(events, 1), dict_close()))
-case("q2", "mobilenetv2-224: agrees with edgekit.profile.parse_trace", call("time_per_op_type", mnv2, skip_runs=1),
+case("q2", "mobilenetv2-224: agrees with edgekit.perf.profiler.parse_trace", call("time_per_op_type", mnv2, skip_runs=1),
      against(oracle(mnv2, 1), dict_close()))
 case("q2", "shuffled events with fences: runs are matched by timestamp", call("time_per_op_type", warm, skip_runs=1),
      exact, weight=2)
@@ -146,7 +146,7 @@ case("q4", "kernel fraction of digits-cnn", call("kernel_fraction", ref("events"
      public=True)
 case("q4", "profiler cost per kernel, digits-cnn", call("profiler_cost_per_kernel", ref("events"), 11.3, skip_runs=1),
      close(rtol=1e-9), public=True)
-case("q4", "kernel fraction agrees with edgekit.profile.parse_trace", call("kernel_fraction", mnv2, skip_runs=1),
+case("q4", "kernel fraction agrees with edgekit.perf.profiler.parse_trace", call("kernel_fraction", mnv2, skip_runs=1),
      against(parse_trace(mnv2, skip_runs=1).node_time_fraction, close(rtol=1e-9)))
 case("q4", "kernel fraction, no run skipped", call("kernel_fraction", events), close(rtol=1e-9))
 case("q4", "kernel fraction of a shuffled trace with fences", call("kernel_fraction", warm, skip_runs=1),

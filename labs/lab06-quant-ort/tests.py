@@ -84,7 +84,7 @@ ACCURACY = within(FP32 - 0.02, 1.0)  # at most 2 points below float32 (364 test 
 
 
 def zoo(name):
-    return obj("edgekit.zoo:path", name)
+    return obj("edgekit.runtime.zoo:path", name)
 
 
 def drain(reader, limit=5000):

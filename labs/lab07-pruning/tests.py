@@ -109,8 +109,8 @@ case("q3", "apply_masks leaves the original model unchanged (and returns the pru
      lambda got, want: arrays_equal(got[0], want[0]) or arrays_equal(got[1], want[1]))
 
 # -- q4: parameters and MACs of every Conv and Gemm -------------------------------------------------
-case("q4", "digits-cnn", call("layer_costs", obj("edgekit.zoo:path", "digits-cnn")), equal(), public=True)
-case("q4", "mobilenetv2-224 (52 Conv incl. depthwise, 1 Gemm)", call("layer_costs", obj("edgekit.zoo:path", "mobilenetv2-224")),
+case("q4", "digits-cnn", call("layer_costs", obj("edgekit.runtime.zoo:path", "digits-cnn")), equal(), public=True)
+case("q4", "mobilenetv2-224 (52 Conv incl. depthwise, 1 Gemm)", call("layer_costs", obj("edgekit.runtime.zoo:path", "mobilenetv2-224")),
      equal(), weight=2)
 case("q4", "an inverted-residual block with stride 2",
      call("layer_costs", obj("lab07_support:inverted_residual", 24, 6, 32, 56, 2)), equal())

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.grading import call, case, close, equal
-from edgekit.video import VideoSource
+from edgekit.vision.video import VideoSource
 
 _spec = importlib.util.spec_from_file_location("lab08_support_grader", Path(__file__).parent / "lab08_support.py")
 support = importlib.util.module_from_spec(_spec)

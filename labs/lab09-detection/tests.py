@@ -1,6 +1,6 @@
 """Tests of Lab 9 (detection post-processing). The model outputs were recorded once (lab09_*.npy, public
 files); boxes for IoU and NMS are synthetic or decoded from those recordings. The expected values come
-from the reference solution, which agrees exactly with edgekit.detect on all of them."""
+from the reference solution, which agrees exactly with edgekit.vision.detect on all of them."""
 
 import math
 from pathlib import Path

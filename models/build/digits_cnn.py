@@ -1,6 +1,6 @@
 """Train the zoo's ``digits-cnn`` (8x8 handwritten digits) and export it to ONNX.
 
-What: a ~21k-parameter CNN trained for 10 epochs on ``edgekit.datasets.digits(split="train")``
+What: a ~21k-parameter CNN trained for 10 epochs on ``edgekit.runtime.datasets.digits(split="train")``
 (1,433 images), exported with the classic TorchScript exporter to ``--out``. The test accuracy is
 measured with ONNX Runtime on the exported file itself, so the number printed is the number a
 student reproduces with ``edgekit models verify digits-cnn``.
@@ -56,7 +56,7 @@ def main() -> None:
     import numpy as np
     from torch import nn
 
-    from edgekit.datasets import digits
+    from edgekit.runtime.datasets import digits
 
     start = time.perf_counter()
     torch.manual_seed(SEED)

@@ -61,7 +61,7 @@ def main() -> None:
     import cv2
     import numpy as np
 
-    from edgekit.datasets import sample_image
+    from edgekit.runtime.datasets import sample_image
 
     start = time.perf_counter()
     torch.set_num_threads(1)

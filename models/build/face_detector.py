@@ -92,7 +92,7 @@ def check(data: bytes, np, ort) -> dict:
     """Run the model on astronaut.png; return the best score and its decoded box."""
     import cv2
 
-    from edgekit.datasets import sample_image
+    from edgekit.runtime.datasets import sample_image
 
     photo = sample_image("astronaut")  # RGB, 512x512: square, so letterboxing adds no border
     rgb = cv2.resize(photo, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)  # as MediaPipe warps

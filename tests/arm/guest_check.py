@@ -7,7 +7,7 @@ still runs, so the host test always gets a JSON document and can say exactly wha
 2. ``python -m edgekit doctor --json``, the command a student runs (it starts child interpreters:
    through ``guest-python`` they are emulated too); rerun with a longer deadline only when a check
    missed doctor's 20 s one (see ``_doctor``);
-3. ``digits-cnn`` on the first ``N_IMAGES`` test images of ``edgekit.datasets.digits``: the raw
+3. ``digits-cnn`` on the first ``N_IMAGES`` test images of ``edgekit.runtime.datasets.digits``: the raw
    logits, compared on the host with ``tests/fixtures/arm/digits-cnn-x86.json``;
 4. a tiny ``edgekit.benchmark`` of ``digits-cnn`` (a few seconds).
 
@@ -30,7 +30,7 @@ MARK = "EDGEKIT-ARM-RESULT "
 N_IMAGES = 16
 BENCH = dict(warmup_runs=5, warmup_s=0.2, min_runs=30, min_s=1.0, max_s=5.0)
 DOCTOR_TIMEOUT_S = 150  # the whole doctor command
-DOCTOR_RETRY_TIMEOUT_S = 90  # its checks' deadline in the retry (edgekit.doctor.TIMEOUT_S is 20)
+DOCTOR_RETRY_TIMEOUT_S = 90  # its checks' deadline in the retry (edgekit.runtime.doctor.TIMEOUT_S is 20)
 
 
 def _step(result: dict, name: str, fn) -> None:
@@ -67,7 +67,7 @@ def _doctor() -> dict:
     late = [c["name"] for c in (first["report"] or {}).get("checks", []) if c["detail"].startswith("no answer after")]
     if not late:
         return first
-    retry = _run_doctor(["-c", "import json; from edgekit.doctor import run_checks; "
+    retry = _run_doctor(["-c", "import json; from edgekit.runtime.doctor import run_checks; "
                          f"print(json.dumps(run_checks(timeout={DOCTOR_RETRY_TIMEOUT_S}).to_dict(), default=str))"])
     return {**retry, "exit_code": 0 if (retry["report"] or {}).get("ok") else 1,
             "first_run_timed_out": late, "retry_timeout_s": DOCTOR_RETRY_TIMEOUT_S}
@@ -80,7 +80,7 @@ def _parity() -> dict:
     x, y = x[:N_IMAGES], y[:N_IMAGES]
     model = ek.load("digits-cnn")
     logits = model(x)[0]
-    return {"inputs": f"edgekit.datasets.digits(split='test')[0][:{N_IMAGES}]",
+    return {"inputs": f"edgekit.runtime.datasets.digits(split='test')[0][:{N_IMAGES}]",
             "input_sha256": hashlib.sha256(x.tobytes()).hexdigest(), "labels": y.tolist(),
             "model_sha256": ek.zoo.file_sha256(model.path), "providers": model.providers,
             "logits": logits.astype(float).tolist()}

@@ -1,0 +1,1 @@
+"""The ``edgekit`` command line: one parser, one module per group of subcommands."""

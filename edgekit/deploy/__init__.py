@@ -1,0 +1,1 @@
+"""Making models fit a device: quantization, graph optimization, evaluation, NPU readiness."""

@@ -1,0 +1,1 @@
+"""Measuring: the timing loop, statistics, monitors, comparison, profiling, suites, fleets, reports."""

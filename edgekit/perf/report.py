@@ -1,0 +1,250 @@
+"""``edgekit report``: benchmark results as one self-contained HTML file.
+
+Everything is inline (CSS, and PNG charts as base64 ``data:`` URIs), so the file can be mailed,
+attached to a lab hand-in or opened offline. Charts: latency histogram and empirical CDF (all
+results overlaid), a timeline per result (with CPU frequency and temperature when a sampler ran),
+a thread-scaling curve when results differ only in ``threads``, and per-op-type time when a
+profile is given.
+
+>>> write_report([json.load(open("bench.json"))], "report.html")  # doctest: +SKIP
+PosixPath('report.html')
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import EdgekitError
+from .._extras import require
+from .comparison import device_names, load_results
+from .export import config_text
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
+table{border-collapse:collapse;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
+th{background:#f0f0f0}td.l{text-align:left}tr.suspect{background:#fff3cd}.warn{color:#a33;font-weight:bold}
+img{max-width:100%;display:block;margin:1em 0}figure{margin:0}figcaption{color:#555;font-size:.9em}"""
+
+
+def _pyplot():
+    mpl = require("matplotlib", extra="lab", purpose="edgekit report")
+    mpl.use("Agg")  # render to memory only: never open a window, works on headless boards
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _png_uri(plt, fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)  # pyplot keeps every open figure alive otherwise
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _label(r: dict) -> str:
+    cfg = r.get("config") or {}
+    t = cfg.get("threads")
+    at = f" @{r['_device']}" if r.get("_device") else ""  # set when the results span several devices
+    return f"{r.get('model', '?')} ({'default' if t is None else t} thread{'' if t == 1 else 's'}){at}"
+
+
+def _device_text(r: dict) -> str:
+    dev, fleet = r.get("device") or {}, r.get("fleet") or {}
+    text = str(dev.get("board") or dev.get("cpu_model") or dev.get("fingerprint") or
+               (r.get("environment") or {}).get("machine") or "")
+    if fleet.get("board"):  # benchmarked on a fleet board: its label and worker first
+        text = f"{fleet['board']} ({fleet.get('worker', '?')} on {fleet.get('host', '?')}) {text}".strip()
+    fp = dev.get("fingerprint")
+    return f"{text} [{fp}]" if fp and fp not in text else text
+
+
+def _suspect_reasons(r: dict) -> list[str]:
+    s = r.get("suspect") or {}
+    reasons = [str(x) for x in s.get("reasons") or []]
+    return reasons or (["flagged suspect (no reason given)"] if s.get("is_suspect") else [])
+
+
+def _summary_table(results: list[dict]) -> str:
+    e = html.escape
+    head = ("model", "config", "p50 ms [95% CI]", "p90 ms", "p99 ms", "throughput /s",
+            "cold start ms (session + first run)", "device", "warnings")
+    rows = ["<tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"]
+    for r in results:
+        lat, cold = r.get("latency_ms") or {}, r.get("cold_start_ms") or {}
+        ci = lat.get("p50_ci")
+        p50 = f"{lat.get('p50', float('nan')):.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+        reasons = _suspect_reasons(r)
+        cells = [(r.get("model", "?"), "l"), (config_text(r.get("config") or {}), "l"), (p50, ""),
+                 (f"{lat.get('p90', float('nan')):.3f}", ""), (f"{lat.get('p99', float('nan')):.3f}", ""),
+                 (f"{r.get('throughput_ips', float('nan')):.1f}", ""),
+                 (f"{cold.get('session_ms', float('nan')):.1f} + {cold.get('first_run_ms', float('nan')):.2f}", ""),
+                 (_device_text(r), "l")]
+        tds = "".join(f'<td class="{c}">{e(str(v))}</td>' for v, c in cells)
+        warn = "<br>".join(f'<span class="warn">⚠ {e(x)}</span>' for x in reasons)
+        rows.append(f'<tr class="{"suspect" if reasons else ""}">{tds}<td class="l">{warn}</td></tr>')
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _histogram(plt, results: list[dict]) -> str:
+    fig, ax = plt.subplots(figsize=(9, 4))
+    everything = np.concatenate([np.asarray(r["samples_ms"], float) for r in results])
+    # a few huge outliers would squash every bar into one; clip the axis, say so in the title
+    lo, hi = float(everything.min()), float(np.percentile(everything, 99.5))
+    bins = np.linspace(lo, max(hi, lo + 1e-3), 60)  # identical samples still get a bin width
+    for r in results:
+        ax.hist(np.clip(r["samples_ms"], None, hi), bins=bins, alpha=0.5, histtype="stepfilled",
+                label=_label(r))
+    ax.set(xlabel="latency (ms)", ylabel="runs", title="Latency histogram (x clipped at overall p99.5)")
+    ax.legend(fontsize="small")
+    return _png_uri(plt, fig)
+
+
+def _cdf(plt, results: list[dict]) -> str:
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for r in results:
+        a = np.sort(np.asarray(r["samples_ms"], float))
+        ax.step(a, np.arange(1, len(a) + 1) / len(a), where="post", label=_label(r))
+    for q in (0.5, 0.99):
+        ax.axhline(q, color="grey", lw=0.7, ls=":")
+    ax.set(xlabel="latency (ms)", ylabel="fraction of runs ≤ x", title="Empirical latency CDF", ylim=(0, 1.01))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="lower right")
+    return _png_uri(plt, fig)
+
+
+def _timeline(plt, r: dict) -> str:
+    y = np.asarray(r["samples_ms"], float)
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    ax.plot(np.arange(len(y)), y, lw=0.8, color="tab:blue", label="latency")
+    ax.set(xlabel="run index", ylabel="latency (ms)", title=f"Timeline: {_label(r)}")
+    handles = ax.get_lines()[:]
+    samples = ((r.get("sampler") or {}).get("samples")) or []
+    if samples:
+        # the sampler ticks in seconds; place each tick at the run that was executing at that time
+        t = np.array([s.get("t", 0.0) for s in samples], float)
+        idx = np.searchsorted(np.cumsum(y) / 1e3, t - t[0])
+        for i, (key, unit, color) in enumerate((("cpu_mhz_mean", "CPU frequency (MHz)", "tab:green"),
+                                                ("temp_c_max", "temperature (°C)", "tab:red"))):
+            vals = np.array([s.get(key) if s.get(key) is not None else np.nan for s in samples], float)
+            if np.all(np.isnan(vals)):
+                continue
+            tw = ax.twinx()
+            tw.spines["right"].set_position(("axes", 1 + 0.12 * i))  # second twin axis sits further right
+            handles += tw.plot(idx, vals, color=color, lw=1.2, marker=".", label=unit)
+            tw.set_ylabel(unit, color=color)
+    ax.legend(handles=handles, fontsize="small", loc="upper left")
+    return _png_uri(plt, fig)
+
+
+def _scaling_group(results: list[dict]) -> list[dict] | None:
+    """The results sorted by threads if they share a model and differ only in threads, else None."""
+    if len(results) < 2 or len({r.get("model") for r in results}) != 1:
+        return None
+    rest = [{k: v for k, v in (r.get("config") or {}).items() if k != "threads"} for r in results]
+    threads = [(r.get("config") or {}).get("threads") for r in results]
+    if any(c != rest[0] for c in rest) or None in threads or len(set(threads)) != len(threads):
+        return None
+    return sorted(results, key=lambda r: r["config"]["threads"])
+
+
+def _scaling(plt, group: list[dict]) -> str:
+    t = [r["config"]["threads"] for r in group]
+    p50 = np.array([r["latency_ms"]["p50"] for r in group], float)
+    cis = [r["latency_ms"].get("p50_ci") or (p, p) for r, p in zip(group, p50)]
+    err = np.array([[p - lo for (lo, _), p in zip(cis, p50)], [hi - p for (_, hi), p in zip(cis, p50)]])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.errorbar(t, p50, yerr=np.clip(err, 0, None), marker="o", capsize=4, label="p50 (95% CI)")
+    ax.plot(t, p50[0] * t[0] / np.asarray(t, float), ls="--", color="grey", label="ideal linear scaling")
+    ax.set(xlabel="intra-op threads", ylabel="p50 latency (ms)", xticks=t,
+           title=f"Thread scaling: {group[0].get('model', '?')}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _png_uri(plt, fig)
+
+
+def _ops(plt, profile: dict, top: int = 15) -> str:
+    # per_run_us (one inference's cost) reads better than total_us summed over all runs, if present
+    key = "per_run_us" if all("per_run_us" in o for o in profile["op_types"]) else "total_us"
+    ops = sorted(profile["op_types"], key=lambda o: o.get(key, 0))[-top:]  # barh: last = top bar
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(ops) + 1.2))
+    names = [f"{o.get('op_type', '?')} ×{o.get('count', '?')}" for o in ops]
+    bars = ax.barh(names, [o.get(key, 0) / 1e3 for o in ops], color="tab:purple")
+    ax.bar_label(bars, labels=[f"{100 * o.get('share', 0):.1f}%" for o in ops], padding=3, fontsize="small")
+    xlabel = "time per inference (ms)" if key == "per_run_us" else "total time over all runs (ms)"
+    ax.set(xlabel=xlabel, ylabel="op type × nodes", title=f"Time per operator type (top {len(ops)})")
+    ax.margins(x=0.15)
+    return _png_uri(plt, fig)
+
+
+def write_report(results: list[dict], out: str | Path, *, profile: dict | None = None,
+                 title: str | None = None) -> Path:
+    """Write one self-contained HTML report of benchmark ``results`` (dicts) to ``out``; return its path.
+
+    >>> write_report([r1.to_dict(), r2.to_dict()], "report.html", title="Pi 5")  # doctest: +SKIP
+    """
+    results = [r.to_dict() if hasattr(r, "to_dict") else r for r in results]  # BenchResult objects too
+    devices = device_names(results)
+    if devices:  # several devices: name each in the charts, and list the rows device by device
+        results = sorted(({**r, "_device": d} for r, d in zip(results, devices)),
+                         key=lambda r: devices.index(r["_device"]))
+    profile = profile.to_dict() if hasattr(profile, "to_dict") else profile
+    if not results:
+        raise EdgekitError("no benchmark results to report — pass at least one result (edgekit bench -o r.json)")
+    plt = _pyplot()
+    e = html.escape
+    title = title or "edgekit benchmark report"
+    figs: list[tuple[str, str]] = [("Latency distribution", _histogram(plt, results)),
+                                   ("Latency CDF: read p50 at 0.5 and p99 at 0.99", _cdf(plt, results))]
+    figs += [(f"Latency over the run: {_label(r)}", _timeline(plt, r)) for r in results]
+    group = _scaling_group(results)
+    if group:
+        figs.append(("p50 versus threads; the dashed line is perfect scaling from the first point",
+                     _scaling(plt, group)))
+    if profile and profile.get("op_types"):
+        figs.append(("Where the time goes, by ONNX operator type", _ops(plt, profile)))
+    body = "".join(f'<figure><img alt="{e(cap)}" src="{uri}"><figcaption>{e(cap)}</figcaption></figure>'
+                   for cap, uri in figs)
+    page = (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{e(title)}</title>'
+            f"<style>{CSS}</style></head><body><h1>{e(title)}</h1><h2>Summary</h2>{_summary_table(results)}"
+            f"<h2>Charts</h2>{body}</body></html>")
+    out = Path(out)
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+def _read_profile(path: str | Path) -> dict[str, Any]:
+    """A profile JSON (``edgekit profile --json``); not a benchmark result, so read it plainly."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EdgekitError(f"cannot read the profile {path}: {exc}; expected the JSON of edgekit profile --json") from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``edgekit report RESULT.json... -o report.html [--profile PROFILE.json] [--title T]``."""
+    p = argparse.ArgumentParser(prog="edgekit report", description="Write a self-contained HTML report.")
+    p.add_argument("results", nargs="+", help="benchmark result JSON files (an object or a list each)")
+    p.add_argument("-o", "--out", default="report.html", help="HTML file to write (default: report.html)")
+    p.add_argument("--profile", help="profile JSON with op_types, for the per-operator chart")
+    p.add_argument("--title", help="report title")
+    args = p.parse_args(argv)
+    try:
+        results = load_results(args.results)
+        profile = _read_profile(args.profile) if args.profile else None
+        path = write_report(results, args.out, profile=profile, title=args.title)
+    except EdgekitError as exc:
+        print(f"edgekit report: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path} ({len(results)} result(s))")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""Benchmark suites: models x settings from one JSON file, run one benchmark at a time.
+
+Each finished benchmark is written to ``OUT/<model>__<setting>.json`` at once, so an interrupted
+suite keeps what it finished, and running it again skips those files (``--force`` redoes them).
+
+    {"name": "quick", "models": ["digits-cnn", "mobilenetv2-224"],
+     "settings": {"threads": [1, 2]}, "budget": {"min_runs": 50, "min_s": 2.0, "max_s": 10.0}}
+
+``settings`` keys are :class:`~edgekit.perf.bench.BenchConfig` fields, each with a list of values;
+every combination is run for every model.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from dataclasses import fields
+from pathlib import Path
+from typing import Callable
+
+from .bench import BenchConfig, benchmark
+
+
+def load_suite(path: str | Path) -> dict:
+    suite = json.loads(Path(path).read_text(encoding="utf-8"))
+    known = {f.name for f in fields(BenchConfig)}
+    for key in [*suite.get("settings", {}), *suite.get("budget", {})]:
+        if key not in known:
+            raise ValueError(f"suite {path}: unknown setting {key!r}; expected BenchConfig fields: {sorted(known)}")
+    if not suite.get("models"):
+        raise ValueError(f"suite {path}: expected a non-empty 'models' list")
+    return suite
+
+
+def jobs(suite: dict) -> list[tuple[str, dict]]:
+    settings = suite.get("settings", {})
+    keys = list(settings)
+    combos = [dict(zip(keys, values)) for values in itertools.product(*(settings[k] for k in keys))] or [{}]
+    return [(model, combo) for model in suite["models"] for combo in combos]
+
+
+def job_file(out: Path, model: str, combo: dict) -> Path:
+    tag = "_".join(f"{k}-{v}" for k, v in combo.items()) or "default"
+    return out / re.sub(r"[^A-Za-z0-9_.=-]", "_", f"{model}__{tag}.json")
+
+
+def write_json(path: Path, data) -> None:
+    """Write ``data`` to ``path`` atomically: an interrupted run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
+
+
+def run_suite(path: str | Path, out: str | Path, *, force: bool = False,
+              on_result: Callable[[Path, dict], None] | None = None) -> list[Path]:
+    """Run every job not already done; return the result files (old and new)."""
+    suite = load_suite(path)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for model, combo in jobs(suite):
+        target = job_file(out, model, combo)
+        files.append(target)
+        if target.exists() and not force:
+            continue
+        result = benchmark(model, **suite.get("budget", {}), **combo).to_dict()
+        result["suite"] = suite.get("name", Path(path).stem)
+        write_json(target, result)
+        if on_result:
+            on_result(target, result)
+    return files

@@ -1,0 +1,1 @@
+"""Images and video: loading, preprocessing recipes, detection decoding, video sources, pipelines."""
