@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import numpy as np
@@ -111,11 +112,20 @@ def grade_forked(source, notebooks: dict, out, policy: str = "strict") -> dict:
                     assert os.waitstatus_to_exitcode(status) == 0, f"the judge of {student} failed"
             time.sleep(0.02)
 
-    for task in tasks:
-        reap(max(1, os.cpu_count() or 1) - 1)
-        pid = os.fork()
-        if pid == 0:
-            os._exit(_run_task(task))
-        running[pid] = task.student
-    reap(0)
+    # pytest's process has threads and garbage of earlier tests (ONNX Runtime sessions, whose destructor
+    # joins thread-pool threads that a fork does not copy): collect it here, and freeze what is left, so
+    # that no garbage collection in a judge or its student processes runs those finalizers and hangs.
+    # (The batch's judges fork from single-threaded pool workers and need none of this.)
+    gc.collect()
+    gc.freeze()
+    try:
+        for task in tasks:
+            reap(max(1, os.cpu_count() or 1) - 1)
+            pid = os.fork()
+            if pid == 0:
+                os._exit(_run_task(task))
+            running[pid] = task.student
+        reap(0)
+    finally:
+        gc.unfreeze()
     return {t.student: read_record(out / t.student) for t in tasks}
