@@ -19,6 +19,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Callable
 
+from .._io import atomic_write
 from .bench import BenchConfig, benchmark
 
 
@@ -47,10 +48,7 @@ def job_file(out: Path, model: str, combo: dict) -> Path:
 
 def write_json(path: Path, data) -> None:
     """Write ``data`` to ``path`` atomically: an interrupted run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
+    atomic_write(path, json.dumps(data, indent=1))
 
 
 def run_suite(path: str | Path, out: str | Path, *, force: bool = False,

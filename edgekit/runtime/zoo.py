@@ -12,7 +12,6 @@ True
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import os
 import subprocess
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ModelNotFoundError, ZooError
+from .._io import atomic_write, file_sha256
 from .._paths import PACKAGE, cache_dir, models_dir
 
 
@@ -103,14 +103,6 @@ def labels(name: str) -> list[str] | None:
     return None
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def location(name: str) -> Path:
     """Where the zoo model's file is (or will be, once built)."""
     e = entry(name)
@@ -175,7 +167,7 @@ def build_model(name: str, out: Path | None = None) -> BuildResult:
         raise ZooError(f"building {name}: {what}: {' | '.join(tail)}. Needs: {', '.join(e.build.get('requires', [])) or 'core only'}")
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     sha = file_sha256(out)
-    (out.with_suffix(out.suffix + ".json")).write_text(json.dumps({"sha256": sha, "report": report}, indent=1))
+    atomic_write(out.with_suffix(out.suffix + ".json"), json.dumps({"sha256": sha, "report": report}, indent=1))
     return BuildResult(name, str(out), sha, sha == e.sha256, report)
 
 

@@ -31,7 +31,9 @@ from urllib.parse import parse_qs
 
 import numpy as np
 
+from .. import _paths
 from .._errors import EdgekitError
+from .._io import atomic_path
 
 SCHEMES = ("camera", "file", "folder", "synthetic")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -272,16 +274,14 @@ def make_test_video(path: str | os.PathLike, *, frames: int = 120, fps: float = 
     if path.suffix.lower() not in FOURCCS:
         raise VideoSourceError(f"make_test_video writes .mp4 or .avi, got {path.name!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Write beside the target, then rename: a reader never sees half a clip.
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     synth = _Synthetic(frames, fps, tuple(size), pattern)
-    writer = open_writer(tmp, fps, synth.size)
-    try:
-        for i in range(frames):
-            writer.write(synth.frame(i))
-    finally:
-        writer.release()
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # a reader never sees half a clip
+        writer = open_writer(tmp, fps, synth.size)
+        try:
+            for i in range(frames):
+                writer.write(synth.frame(i))
+        finally:
+            writer.release()
     return path
 
 
@@ -300,11 +300,8 @@ def open_writer(path: str | os.PathLike, fps: float, size: tuple[int, int]):
 
 
 def cache_dir() -> Path:
-    """Where generated clips are cached: ``$EDGEKIT_CACHE/videos``, else ``~/.cache/edgekit/videos``."""
-    from ..runtime import zoo
-
-    base = os.environ.get("EDGEKIT_CACHE")
-    return Path(base) / "videos" if base else zoo.cache_dir().parent / "videos"
+    """Where generated clips are cached: ``videos/`` in edgekit's cache (:func:`edgekit._paths.cache_dir`)."""
+    return _paths.cache_dir("videos")
 
 
 def sample_video(frames: int = 300, fps: float = 30, size: tuple[int, int] = (640, 480)) -> Path:
