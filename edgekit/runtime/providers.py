@@ -185,7 +185,7 @@ def tensorrt_options() -> dict:
     """TensorRT provider options for "auto": engines cached, so only a model's first load pays."""
     from .._paths import cache_dir
 
-    return {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache_dir() / "tensorrt")}
+    return {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache_dir("tensorrt"))}
 
 
 def _canonical(name: str, known: Sequence[str]) -> str:
