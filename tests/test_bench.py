@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 
-from edgekit.perf.bench import BenchConfig, benchmark, random_feed
+from edgekit.perf.bench import BenchConfig, BenchResult, benchmark, random_feed, time_call
 
 
 def test_loop_rule_min_runs_and_min_time(relu_path):
@@ -73,3 +74,22 @@ def test_feed_errors_surface_before_timing(relu_path):
 def test_max_runs_caps_the_run(relu_path):
     r = benchmark(relu_path, min_runs=10, min_s=100.0, max_runs=300, warmup_s=0.0, warmup_runs=1)
     assert r.latency_ms["n"] == 300
+
+
+def test_time_call_times_a_plain_python_callable():
+    calls = []
+    r = time_call(lambda: calls.append(1), name="append", min_runs=30, min_s=0.0, warmup_runs=5, warmup_s=0.0)
+    assert r.model == "append" and r.model_sha256 == ""
+    assert r.latency_ms["n"] == len(r.samples_ms) >= 30
+    assert len(calls) == 1 + 5 + len(r.samples_ms), "first call + warm-up + measured: each call timed once"
+    assert r.latency_ms["p50"] == np.median(r.samples_ms)
+    back = json.loads(json.dumps(r.to_dict()))
+    assert set(back) == set(BenchResult.__dataclass_fields__) and back["memory"]["peak_rss_bytes"] > 0
+
+
+def test_one_monitor_thread_watches_the_run():
+    """Memory, sampler and energy are polled by one thread, not one each."""
+    alive = []
+    r = time_call(lambda: alive.append(threading.active_count()), min_runs=5, min_s=0.0, warmup_runs=0, warmup_s=0.0)
+    assert set(alive[1:]) == {alive[0] + 1}, f"threads at the cold start {alive[0]}, while timed {sorted(set(alive[1:]))}"
+    assert r.sampler["summary"]["n"] >= 2 and r.memory["peak_rss_bytes"] > 0
