@@ -140,4 +140,4 @@ def test_results_of_several_boards_are_named_and_grouped_by_board(tmp_path):
     page = report.write_report(rs, tmp_path / "r.html").read_text(encoding="utf-8")
     cells = re.findall(r"board-[ab] \(board-[ab]-1 on lab-pc\) Xeon \[f00dcafe0001\]", page)
     assert [c[:7] for c in cells] == ["board-a", "board-a", "board-b"], cells  # rows board by board
-    assert report._label({**rs[1], "_device": "board-b"}) == "cnn (1 thread) @board-b"
+    assert "Latency over the run: cnn threads=1 @board-b" in page

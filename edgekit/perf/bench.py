@@ -53,14 +53,27 @@ class BenchConfig:
     sample_interval_s: float = 0.1
 
     def label(self) -> str:
-        parts = [f"threads={self.threads or 'default'}", f"opt={self.optimization}"]
-        if self.spin_wait is not None:
-            parts.append(f"spin={'on' if self.spin_wait else 'off'}")
-        if self.batch_size != 1:
-            parts.append(f"batch={self.batch_size}")
-        if self.mode == "throughput":
-            parts.append(f"throughput x{self.concurrency}/{self.sessions}s")
-        return " ".join(parts)
+        return config_label(asdict(self))
+
+
+def config_label(cfg: dict) -> str:
+    """The one short label of a configuration (a :class:`BenchConfig` or a result's ``config``
+    dict), e.g. ``threads=2 cpu opt=all batch=1 spin=off``; a set of results is named by
+    :func:`edgekit.perf.comparison.labels`.
+
+    >>> config_label({"threads": None, "providers": "cpu", "optimization": "all", "batch_size": 1})
+    'threads=default cpu opt=all batch=1'
+    """
+    providers = cfg.get("providers")
+    threads = cfg.get("threads", "?")
+    parts = [f"threads={'default' if threads is None else threads}",
+             "+".join(map(str, providers)) if isinstance(providers, (list, tuple)) else str(providers),
+             f"opt={cfg.get('optimization', '?')}", f"batch={cfg.get('batch_size', '?')}"]
+    if cfg.get("spin_wait") is not None:
+        parts.append(f"spin={'on' if cfg['spin_wait'] else 'off'}")
+    if cfg.get("mode") == "throughput":
+        parts.append(f"throughput x{cfg.get('concurrency')}/{cfg.get('sessions', 1)}s")
+    return " ".join(parts)
 
 
 @dataclass
