@@ -20,6 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._errors import ConfigError
 from .stats import summarize
 
 KEYS = {"threads": ("threads", int), "opt": ("optimization", str), "optimization": ("optimization", str),
@@ -33,9 +34,12 @@ def parse_config(text: str) -> dict:
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")
         if not sep or key not in KEYS:
-            raise ValueError(f"A/B config {text!r}: expected key=value pairs with keys {sorted(KEYS)}, got {part!r}")
+            raise ConfigError(f"A/B config {text!r}: expected key=value pairs with keys {sorted(KEYS)}, got {part!r}")
         name, conv = KEYS[key]
-        out[name] = conv(value)
+        try:
+            out[name] = conv(value)
+        except ValueError:
+            raise ConfigError(f"A/B config {text!r}: {key} takes an integer, got {value!r}") from None
     return out
 
 
@@ -79,7 +83,10 @@ def run_ab(model: str, config_a: str, config_b: str, *, rounds: int = 6, block_s
                        "--min-runs", "10", "--min-s", str(block_s), "--max-s", str(4 * block_s + 5), "--json", str(out)]
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 if proc.returncode != 0:
-                    raise RuntimeError(f"A/B block {side} failed: {proc.stderr.strip()[-500:]}")
+                    why = proc.stderr.strip()[-500:]
+                    if proc.returncode == 2 and why.startswith("edgekit: error: "):  # the model or a value in the config
+                        raise ConfigError(f"A/B block {side} ({labels[side]}): {why.removeprefix('edgekit: error: ')}")
+                    raise RuntimeError(f"A/B block {side} failed: {why}")
                 pooled[side].append(json.loads(out.read_text()))
                 order.append(side)
     merged = {side: _merge(pooled[side], labels[side]) for side in pooled}

@@ -43,7 +43,8 @@ from typing import Any, Callable, Iterable
 
 
 from .scheduler import Run, core_plan
-from .stages import SCHEMA, PipelineError, PipelineResult, StageStats, StopPipeline  # noqa: F401 (the public names)
+from .._errors import PipelineError  # noqa: F401 (a public name here)
+from .stages import SCHEMA, PipelineResult, StageStats, StopPipeline  # noqa: F401 (the public names)
 from .video import Frame, VideoSource
 
 MODES = ("pipelined", "overlap", "sequential")
