@@ -190,7 +190,7 @@ def _bench_ab(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from ..perf.comparison import comparison_table, compare_many, load_results
+    from ..perf.comparison import compare_many, comparison_table, load_results
 
     results = load_results(args.results)
     if len(results) < 2:

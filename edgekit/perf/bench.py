@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .._errors import ConfigError
 from .stats import summarize
 
 SCHEMA_VERSION = 1
@@ -203,7 +204,7 @@ def benchmark(model, feed: dict | None = None, *, progress: bool = False, **opti
 
     cfg = BenchConfig(**options)
     if cfg.mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {cfg.mode!r}")
+        raise ConfigError(f"mode must be one of {MODES}, got {cfg.mode!r}")
     proc = psutil.Process()
     rss0 = proc.memory_info().rss
     t0 = time.perf_counter()
