@@ -58,7 +58,7 @@ def qdq_path(tmp_path):
 
 
 def test_missing_extra_is_one_line_in_the_api_and_the_cli(monkeypatch, tmp_path, capsys):
-    from edgekit.cli.npu import main
+    from edgekit.cli.main import main
 
     monkeypatch.setitem(sys.modules, "onnxruntime_qnn", None)  # makes `import onnxruntime_qnn` fail
     path = tiny_cnn(tmp_path / "tiny.onnx")
@@ -66,7 +66,7 @@ def test_missing_extra_is_one_line_in_the_api_and_the_cli(monkeypatch, tmp_path,
         npu_check(path, 57)
     msg = str(info.value)
     assert "pip install 'edgekit[qnn]'" in msg and "Windows and Linux x86_64 only" in msg and "\n" not in msg, msg
-    assert main([str(path), "--soc", "57"]) == 2
+    assert main(["npu-check", str(path), "--soc", "57"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("edgekit: error:") and "pip install 'edgekit[qnn]'" in err and "\n" not in err, err
 
@@ -167,11 +167,11 @@ def test_report_prints_serializes_and_never_calls_emulator_time_latency(qnn, qdq
 
 
 def test_cli_calibrates_a_dynamic_float_model_and_writes_json(qnn, tmp_path, capsys):
-    from edgekit.cli.npu import main
+    from edgekit.cli.main import main
 
     dynamic = tiny_cnn(tmp_path / "dyn.onnx", batch="batch")
     out = tmp_path / "report.json"
-    rc = main([str(dynamic), "--soc", "57", "--calibrate", "digits", "--samples", "2", "--json", str(out)])
+    rc = main(["npu-check", str(dynamic), "--soc", "57", "--calibrate", "digits", "--samples", "2", "--json", str(out)])
     printed = capsys.readouterr().out
     assert rc == 0 and "fixed dynamic dimension(s) input:batch" in printed and "quantized" in printed, printed
     assert "emulator time (not device latency)" in printed, printed

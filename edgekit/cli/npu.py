@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -160,23 +159,3 @@ def register(sub) -> None:
     s.add_argument("--io-on-npu", action="store_true", help="QNN also takes the graph input Quantize / output Dequantize")
     s.epilog = "exit status: 0 fully offloaded, 1 partly or not offloaded, 2 error (e.g. the qnn extra is missing)"
     s.set_defaults(func=cmd_npu_check)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``npu-check`` alone, as ``edgekit npu-check`` does: ``python -m edgekit.cli.npu MODEL --soc 57``."""
-    import argparse
-
-    from .._errors import EdgekitError
-
-    parser = argparse.ArgumentParser(prog="edgekit")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["npu-check", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.func(args)
-    except EdgekitError as exc:
-        print(f"edgekit: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

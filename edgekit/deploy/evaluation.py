@@ -22,11 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .._errors import EdgekitError
-
-
-class EvaluationError(EdgekitError, ValueError):
-    """A dataset or model output that evaluation cannot use (shape, labels, unknown name)."""
+from .._errors import EvaluationError
 
 
 DATASETS = ("digits", "digits:test", "digits:train", "digits:all")

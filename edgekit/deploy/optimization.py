@@ -24,6 +24,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._errors import ConfigError
+
 LEVELS = ("disable", "basic", "extended", "all")
 _ORT_LEVEL = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
               "layout": "ORT_ENABLE_LAYOUT", "all": "ORT_ENABLE_ALL"}
@@ -58,7 +60,7 @@ def save_optimized(model: Any, out: str | os.PathLike, level: str = "extended"):
     import onnxruntime as ort
 
     if level not in _ORT_LEVEL:
-        raise ValueError(f"level must be one of {tuple(_ORT_LEVEL)}, got {level!r}")
+        raise ConfigError(f"level must be one of {tuple(_ORT_LEVEL)}, got {level!r}")
     so = ort.SessionOptions()
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _ORT_LEVEL[level])
     so.optimized_model_filepath = str(out)

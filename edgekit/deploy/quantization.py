@@ -35,7 +35,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .._errors import EdgekitError, MissingExtraError
+from .._errors import MissingExtraError, QuantizationError
 from .optimization import _ops, executed_graph, fallback_ops, interleaved_p50, model_path, op_histogram
 
 METHODS, FORMATS = ("static", "dynamic", "fp16"), ("qdq", "qoperator")
@@ -43,10 +43,6 @@ TYPES = {"int8": "QInt8", "uint8": "QUInt8", "int16": "QInt16", "uint16": "QUInt
 CALIBRATIONS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile", "distribution": "Distribution"}
 DYNAMIC_CONV = ("dynamic quantization turns convolutions into ConvInteger, which ORT runs slower than fp32 on "
                 "most CPUs; use method='static'")
-
-
-class QuantizationError(EdgekitError, ValueError):
-    """Quantization options or data that cannot work, or ONNX Runtime's quantizer failed."""
 
 
 class QuantizationWarning(UserWarning):

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import ConfigError
 from .._io import file_sha256
 from .loop import run_loop
 
@@ -194,7 +195,7 @@ def time_call(fn: Callable[[], Any], *, name: str | None = None, progress: bool 
 def _config(options: dict) -> BenchConfig:
     cfg = BenchConfig(**options)
     if cfg.mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {cfg.mode!r}")
+        raise ConfigError(f"mode must be one of {MODES}, got {cfg.mode!r}")
     return cfg
 
 

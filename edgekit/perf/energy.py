@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .._errors import ConfigError
 from .._sysfs import listdir
 from .monitor import Monitor
 
@@ -56,7 +57,7 @@ def joules_per_inference(reading: EnergyReading, n: int) -> float:
     0.005
     """
     if n <= 0:
-        raise ValueError(f"n must be the number of inferences run (>= 1), got {n}")
+        raise ConfigError(f"n must be the number of inferences run (>= 1), got {n}")
     return reading.joules / n
 
 

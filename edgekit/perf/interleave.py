@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from .._errors import ConfigError
 from .stats import summarize
 
 T = TypeVar("T")
@@ -48,9 +49,12 @@ def parse_config(text: str) -> dict:
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")
         if not sep or key not in KEYS:
-            raise ValueError(f"A/B config {text!r}: expected key=value pairs with keys {sorted(KEYS)}, got {part!r}")
+            raise ConfigError(f"A/B config {text!r}: expected key=value pairs with keys {sorted(KEYS)}, got {part!r}")
         name, conv = KEYS[key]
-        out[name] = conv(value)
+        try:
+            out[name] = conv(value)
+        except ValueError:
+            raise ConfigError(f"A/B config {text!r}: {key} takes an integer, got {value!r}") from None
     return out
 
 
@@ -115,7 +119,10 @@ def run_ab(model: str, config_a: str, config_b: str, *, rounds: int = 6, block_s
             cmd = [sys.executable, "-m", "edgekit", "bench", model, *_cli_args(cfgs[side]), *budget, "--json", str(out)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
-                raise RuntimeError(f"A/B block {side} failed: {proc.stderr.strip()[-500:]}")
+                why = proc.stderr.strip()[-500:]
+                if proc.returncode == 2 and why.startswith("edgekit: error: "):  # the model or a value in the config
+                    raise ConfigError(f"A/B block {side} ({labels[side]}): {why.removeprefix('edgekit: error: ')}")
+                raise RuntimeError(f"A/B block {side} failed: {why}")
             return json.loads(out.read_text())
 
         pooled, order = interleave({side: functools.partial(block, side) for side in cfgs}, rounds=rounds, seed=seed)

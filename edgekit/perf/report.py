@@ -12,20 +12,17 @@ PosixPath('report.html')
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import io
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._errors import EdgekitError
+from .._errors import ResultError
 from .._extras import require
-from .bench import config_label
 from .comparison import device_names, labels, load_results
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
@@ -190,7 +187,7 @@ def write_report(results: list[dict], out: str | Path, *, profile: dict | None =
     results = [{**r, "_label": name} for r, name in zip(results, labels(results))]
     profile = profile.to_dict() if hasattr(profile, "to_dict") else profile
     if not results:
-        raise EdgekitError("no benchmark results to report — pass at least one result (edgekit bench -o r.json)")
+        raise ResultError("no benchmark results to report — pass at least one result (edgekit bench -o r.json)")
     plt = _pyplot()
     e = html.escape
     title = title or "edgekit benchmark report"
@@ -213,32 +210,9 @@ def write_report(results: list[dict], out: str | Path, *, profile: dict | None =
     return out
 
 
-def _read_profile(path: str | Path) -> dict[str, Any]:
+def read_profile(path: str | Path) -> dict[str, Any]:
     """A profile JSON (``edgekit profile --json``); not a benchmark result, so read it plainly."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise EdgekitError(f"cannot read the profile {path}: {exc}; expected the JSON of edgekit profile --json") from exc
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``edgekit report RESULT.json... -o report.html [--profile PROFILE.json] [--title T]``."""
-    p = argparse.ArgumentParser(prog="edgekit report", description="Write a self-contained HTML report.")
-    p.add_argument("results", nargs="+", help="benchmark result JSON files (an object or a list each)")
-    p.add_argument("-o", "--out", default="report.html", help="HTML file to write (default: report.html)")
-    p.add_argument("--profile", help="profile JSON with op_types, for the per-operator chart")
-    p.add_argument("--title", help="report title")
-    args = p.parse_args(argv)
-    try:
-        results = load_results(args.results)
-        profile = _read_profile(args.profile) if args.profile else None
-        path = write_report(results, args.out, profile=profile, title=args.title)
-    except EdgekitError as exc:
-        print(f"edgekit report: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {path} ({len(results)} result(s))")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        raise ResultError(f"cannot read the profile {path}: {exc}; expected the JSON of edgekit profile --json") from exc

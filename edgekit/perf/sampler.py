@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .._errors import ConfigError
 from .._sysfs import read
 from ..runtime.device import cpu_sensors
 from .monitor import Monitor
@@ -83,7 +84,7 @@ class Sampler:
                  read: Callable[[], Reading] | None = None,
                  clock: Callable[[], float] = time.perf_counter):
         if interval_s <= 0:
-            raise ValueError(f"interval_s must be > 0 seconds, got {interval_s!r}")
+            raise ConfigError(f"interval_s must be > 0 seconds, got {interval_s!r}")
         self.interval_s, self.root = interval_s, root
         self._read = read or (lambda: read_sensors(root))
         self._clock = clock

@@ -32,7 +32,7 @@ from urllib.parse import parse_qs
 import numpy as np
 
 from .. import _paths
-from .._errors import EdgekitError
+from .._errors import VideoSourceError
 from .._io import atomic_path
 
 SCHEMES = ("camera", "file", "folder", "synthetic")
@@ -40,10 +40,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 FOURCCS = {".mp4": ("mp4v", "MJPG"), ".avi": ("MJPG", "mp4v")}  # first that opens wins
 FALLBACK_HINT = ("use a video file (file://clip.mp4; write one with edgekit.vision.video.make_test_video) "
                  "or the generator (synthetic://?frames=300&size=640x480)")
-
-
-class VideoSourceError(EdgekitError, ValueError):
-    """A video source URI that cannot be opened (bad scheme, missing file, no camera)."""
 
 
 @dataclass
