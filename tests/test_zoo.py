@@ -94,6 +94,8 @@ def test_failed_build_explains(tmp_path, monkeypatch):
 
 def test_missing_manifest_explains(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEKIT_MODELS_DIR", str(tmp_path))
-    monkeypatch.setattr(zoo, "__file__", str(tmp_path / "edgekit" / "zoo.py"))
+    from edgekit import _paths
+
+    monkeypatch.setattr(_paths, "PACKAGE", tmp_path / "edgekit")  # a package with no models/ beside it
     with pytest.raises(ek.ZooError, match="manifest was not found.*EDGEKIT_MODELS_DIR"):
         zoo.models_dir()

@@ -11,11 +11,8 @@ True
 
 from __future__ import annotations
 
-import difflib
-import hashlib
-import json
+# json, hashlib, subprocess and difflib are imported where used: edgekit.load(path) needs none of them.
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -61,6 +58,8 @@ class ZooEntry:
 
 @lru_cache(maxsize=4)
 def _manifest(directory: Path) -> dict[str, ZooEntry]:
+    import json
+
     data = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
     known = set(ZooEntry.__dataclass_fields__)
     return {m["name"]: ZooEntry(**{k: v for k, v in m.items() if k in known}) for m in data["models"]}
@@ -82,6 +81,8 @@ def is_zoo_name(name: str) -> bool:
 
 
 def suggest(name: str) -> str:
+    import difflib
+
     close = difflib.get_close_matches(name, names(), n=1)
     return f" — did you mean {close[0]!r}?" if close else ""
 
@@ -104,6 +105,8 @@ def labels(name: str) -> list[str] | None:
 
 
 def file_sha256(path: Path) -> str:
+    import hashlib
+
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -118,6 +121,8 @@ def location(name: str) -> Path:
 
 
 def _expected_sha(e: ZooEntry, file: Path) -> str:
+    import json
+
     # A model built here is checked against the sha256 recorded when it was built here: the
     # manifest's sha256 is the reference build's, and torch's CPU kernels round differently on
     # another kind of CPU (AVX2 vs AVX-512), so an honest rebuild may differ in the last bits.
@@ -162,6 +167,9 @@ class BuildResult:
 
 def build_model(name: str, out: Path | None = None) -> BuildResult:
     """Run the model's build script (in a subprocess) and write the model to ``out``."""
+    import json
+    import subprocess
+
     e = entry(name)
     out = Path(out) if out is not None else location(name)
     out.parent.mkdir(parents=True, exist_ok=True)
