@@ -14,7 +14,7 @@ from __future__ import annotations
 # json, hashlib, subprocess and difflib are imported where used: edgekit.load(path) needs none of them.
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -164,6 +164,13 @@ class BuildResult:
     matches_manifest: bool
     report: dict
 
+    def to_dict(self) -> dict:
+        return {"schema": "edgekit.zoo.build/1", **asdict(self)}
+
+    def __str__(self) -> str:
+        same = "matches the manifest" if self.matches_manifest else "differs from the manifest"
+        return f"{self.name}: built {self.path} (sha256 {self.sha256[:12]}, {same})"
+
 
 def build_model(name: str, out: Path | None = None) -> BuildResult:
     """Run the model's build script (in a subprocess) and write the model to ``out``."""
@@ -193,6 +200,13 @@ class VerifyResult:
     ok: bool
     detail: str
     accuracy: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"schema": "edgekit.zoo.verify/1", **asdict(self)}
+
+    def __str__(self) -> str:
+        acc = f", accuracy {self.accuracy:.3f}" if self.accuracy is not None else ""
+        return f"{self.name}: {'ok' if self.ok else 'FAILED'} ({self.detail}{acc})"
 
 
 def verify(name: str, *, accuracy: bool = False) -> VerifyResult:
