@@ -14,9 +14,7 @@ is flushed to disk with ``fsync``, and is renamed onto the target. The last rena
 
 from __future__ import annotations
 
-import hashlib
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +50,8 @@ def atomic_write(path: str | os.PathLike, data: str | bytes, encoding: str = "ut
 
 
 def _create_beside(path: Path) -> Path:
+    import uuid  # here, not at the top: edgekit.load(path) imports this module and needs none of it
+
     # O_EXCL: the name is ours alone even if a uuid ever repeated; mode 0o666 lets the umask decide
     # the file's permissions, as a plain open() would (mkstemp's 0o600 would hide results from others).
     while True:
@@ -65,6 +65,8 @@ def _create_beside(path: Path) -> Path:
 
 def file_sha256(path: str | os.PathLike) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB blocks (a model may not fit in memory twice)."""
+    import hashlib
+
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

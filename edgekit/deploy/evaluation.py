@@ -110,7 +110,7 @@ class EvalResult:
     agreement: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"schema": "edgekit.eval/1", **asdict(self)}
 
     def __str__(self) -> str:
         rows = [f"{self.model} on {self.dataset} ({self.n} samples, output '{self.output}')"]
