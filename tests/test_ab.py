@@ -53,16 +53,18 @@ def _fake_blocks(monkeypatch, p50_ms: dict[int, float]):
     assert interleave.subprocess is subprocess
 
 
-@pytest.mark.parametrize("p50_ms, verdict", [
-    ({1: 2.0, 2: 2.0}, "no significant difference (m threads=2/m threads=1 speed ratio 1.00"),
-    ({1: 1.0, 2: 2.0}, "m threads=2 is 2.00x slower than m threads=1"),
-    ({1: 3.0, 2: 1.0}, "m threads=2 is 3.00x faster than m threads=1"),
+@pytest.mark.parametrize("p50_ms, verdict, speed", [
+    ({1: 2.0, 2: 2.0}, "no significant difference (m threads=2/m threads=1 speed ratio 1.0", 1.0),
+    ({1: 1.0, 2: 2.0}, "m threads=2 is ", 0.5),
+    ({1: 3.0, 2: 1.0}, "m threads=2 is ", 3.0),
 ])
-def test_ab_verdict_for_known_blocks(monkeypatch, p50_ms, verdict):
+def test_ab_verdict_for_known_blocks(monkeypatch, p50_ms, verdict, speed):
     _fake_blocks(monkeypatch, p50_ms)
     res = run_ab("m", "threads=1", "threads=2", rounds=3, block_s=0.01, seed=0)
     assert res.a["label"] == "threads=1" and len(res.a["samples_ms"]) == 600 == res.a["latency_ms"]["n"]
     assert str(res.comparison.verdict).startswith(verdict), res.comparison.verdict
+    assert ("slower" in res.comparison.verdict) == (speed < 1) and ("faster" in res.comparison.verdict) == (speed > 1)
+    assert res.comparison.ratio == pytest.approx(speed, rel=0.02)  # other over baseline speed, samples +-5%
 
 
 def test_schedule_mirrors_each_pair_of_rounds():

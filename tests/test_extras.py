@@ -39,7 +39,7 @@ def test_load_and_run_import_only_the_load_path(relu_path):
     facts, package metadata, hashing, JSON or subprocess machinery on the way."""
     new = _modules_after(f"import numpy as np, edgekit as ek; ek.load({str(relu_path)!r})(np.ones((1, 3), np.float32))")
     mine = {m for m in new if m.startswith("edgekit")}
-    assert mine <= {"edgekit", "edgekit._version", "edgekit._errors", "edgekit._paths", "edgekit._sysfs",
+    assert mine <= {"edgekit", "edgekit._version", "edgekit._errors", "edgekit._io", "edgekit._paths", "edgekit._sysfs",
                     "edgekit.runtime", "edgekit.runtime.model", "edgekit.runtime.providers",
                     "edgekit.runtime.board", "edgekit.runtime.zoo", "edgekit.runtime._validate"}, sorted(mine)
     slow = {"importlib.metadata", "email", "hashlib", "subprocess", "json", "inspect", "cv2", "psutil"}
@@ -48,7 +48,7 @@ def test_load_and_run_import_only_the_load_path(relu_path):
 
 # The public names, as a snapshot: growing or shrinking the API is a conscious change to this list.
 API = [
-    "BenchResult", "Detection", "DeviceInfo", "EdgekitError", "EvalResult", "ImageNotFoundError",
+    "BenchResult", "ConfigError", "Detection", "DeviceInfo", "EdgekitError", "EvalResult", "ImageNotFoundError",
     "InferenceError", "InputError", "InvalidModelError", "MissingExtraError", "Model", "ModelInfo",
     "ModelLoadError", "ModelNotFoundError", "NpuError", "NpuReport", "OptimizeResult", "Pipeline",
     "PipelineResult", "ProviderChoice", "ProviderError", "QuantResult", "ResultError", "SocError",

@@ -23,7 +23,8 @@ import numpy as np
 
 from .._errors import ResultError
 from .._extras import require
-from .comparison import device_names, labels, load_results
+from .bench import config_label
+from .comparison import device_names, labels
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
 table{border-collapse:collapse;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
