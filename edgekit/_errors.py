@@ -15,6 +15,7 @@ things: what happened, what was expected versus what was got, and what to do nex
     ├── NpuError                (also RuntimeError) the QNN execution provider could not register or build
     │   └── SocError            (also ValueError) a Snapdragon chip name edgekit does not know
     ├── ZooError                zoo manifest, checksum or build problems
+    ├── QuantizationError       (also ValueError) quantization options or calibration data that cannot work
     ├── MissingExtraError       (also ImportError) an optional extra is not installed
     └── ResultError             (also ValueError) a benchmark result file that cannot be read
 """
@@ -68,6 +69,10 @@ class SocError(NpuError, ValueError):
 
 class ZooError(EdgekitError):
     """A zoo model is unknown, fails its checksum, or could not be built."""
+
+
+class QuantizationError(EdgekitError, ValueError):
+    """Quantization options or calibration data that cannot work, or ONNX Runtime's quantizer failed."""
 
 
 class MissingExtraError(EdgekitError, ImportError):
