@@ -15,6 +15,7 @@ things: what happened, what was expected versus what was got, and what to do nex
     ├── NpuError                (also RuntimeError) the QNN execution provider could not register or build
     │   └── SocError            (also ValueError) a Snapdragon chip name edgekit does not know
     ├── ZooError                zoo manifest, checksum or build problems
+    ├── QuantizationError       (also ValueError) quantization options or calibration data that cannot work
     ├── MissingExtraError       (also ImportError) an optional extra is not installed
     ├── ConfigError             (also ValueError) a setting, option value or config file that cannot work
     │   └── FleetError          no board matches, or a fleet run without a scheduler
@@ -83,6 +84,10 @@ class ZooError(EdgekitError):
     """A zoo model is unknown, fails its checksum, or could not be built."""
 
 
+class QuantizationError(EdgekitError, ValueError):
+    """Quantization options or calibration data that cannot work, or ONNX Runtime's quantizer failed."""
+
+
 class MissingExtraError(EdgekitError, ImportError):
     """An optional dependency group (``pip install 'edgekit[extra]'``) is missing."""
 
@@ -109,10 +114,6 @@ class AutotestError(LabError):
 
 class EvaluationError(EdgekitError, ValueError):
     """A dataset or model output that evaluation cannot use (shape, labels, unknown name)."""
-
-
-class QuantizationError(EdgekitError, ValueError):
-    """Quantization options or data that cannot work, or ONNX Runtime's quantizer failed."""
 
 
 class VideoSourceError(EdgekitError, ValueError):

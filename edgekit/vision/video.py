@@ -32,11 +32,11 @@ from urllib.parse import parse_qs
 import numpy as np
 
 from .. import _paths
-from .._errors import VideoSourceError
+from .._errors import EdgekitError, VideoSourceError
 from .._io import atomic_path
+from .image import IMAGE_SUFFIXES, image_files, load_image
 
 SCHEMES = ("camera", "file", "folder", "synthetic")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 FOURCCS = {".mp4": ("mp4v", "MJPG"), ".avi": ("MJPG", "mp4v")}  # first that opens wins
 FALLBACK_HINT = ("use a video file (file://clip.mp4; write one with edgekit.vision.video.make_test_video) "
                  "or the generator (synthetic://?frames=300&size=640x480)")
@@ -193,16 +193,20 @@ class VideoSource:
         self.frame_count = count if count > 0 else None  # an estimate from the container
 
     def _open_folder(self, path: Path) -> None:
-        import cv2
-
         if not path.is_dir():
             raise VideoSourceError(f"folder://{path}: no such folder (looked from {Path.cwd()})")
-        self._files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self._files = image_files(path)
         if not self._files:
             raise VideoSourceError(f"folder://{path} holds no images (expected {', '.join(IMAGE_SUFFIXES)})")
-        first = cv2.imread(str(self._files[0]), cv2.IMREAD_COLOR)
+        first = self._image(0)
         self.fps, self.frame_count = 30.0, len(self._files)
         self.size = (first.shape[1], first.shape[0])
+
+    def _image(self, i: int) -> np.ndarray:
+        try:
+            return load_image(self._files[i], "bgr")  # BGR, 3 channels, like a camera's frames
+        except EdgekitError as exc:
+            raise VideoSourceError(f"folder:// frame {i}: {exc}") from None
 
     def read(self) -> Frame | None:
         """The next frame, or ``None`` at the end of the source."""
@@ -218,11 +222,7 @@ class VideoSource:
         elif self._files is not None:
             if i >= len(self._files):
                 return None
-            import cv2
-
-            image = cv2.imread(str(self._files[i]), cv2.IMREAD_COLOR)  # always BGR, 3 channels
-            if image is None:
-                raise VideoSourceError(f"{self._files[i]} could not be decoded as an image")
+            image = self._image(i)
         elif self._cap is not None:
             ok, image = self._cap.read()
             if not ok:
