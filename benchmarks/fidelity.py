@@ -22,7 +22,8 @@ import numpy as np
 import onnxruntime as ort
 
 import edgekit as ek
-from edgekit.perf.bench import BenchConfig, _measure_latency, random_feed
+from edgekit.perf.bench import BenchConfig, random_feed
+from edgekit.perf.loop import measure_latency
 
 
 def raw_p50(path: str, feed: dict, n: int) -> float:
@@ -64,7 +65,7 @@ def main() -> None:
     ratio = statistics.median(x["ratio"] for x in rounds)
 
     cfg = BenchConfig(warmup_runs=1000, warmup_s=0.0, min_runs=1_000_000, min_s=0.0, max_s=30)
-    samples, total = _measure_latency(lambda: None, cfg, lambda n: None)
+    samples, total = measure_latency(lambda: None, cfg, lambda n: None)
     per_iter_us = total / len(samples) * 1e6
     print(f"fidelity: edgekit p50 / raw p50 = {ratio:.4f} (median of {len(rounds)} rounds; target within 3%)")
     print(f"loop bookkeeping: {per_iter_us:.3f} us per iteration with a no-op call "

@@ -1,6 +1,11 @@
-"""What edgekit costs on top of raw ONNX Runtime: per-call overhead, import time, doctor time.
+"""What edgekit costs on top of raw ONNX Runtime: whole process, per call, import time, doctor time.
 
-    python benchmarks/overhead.py [--out benchmarks/results/overhead.json]
+    python benchmarks/overhead.py [--out benchmarks/results/overhead.json] [--only-process]
+
+Whole process: CPU time (user + system, from getrusage) of a fresh interpreter that loads the
+one-op model and runs it once, ``ek.load(path)`` against ``ort.InferenceSession(path)``; the
+two are interleaved, byte-compiled as an install would be, and the ratio is the median of the
+per-pair ratios.
 
 Per-call: a one-op model (Relu on float32[1,16], 1 thread), timed in this one process with the
 variants interleaved in rounds (raw InferenceSession.run, Model.run, Model.run without the NaN
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -80,16 +86,66 @@ def subprocess_seconds(cmd: list[str], repeats: int) -> dict:
     return {"median_s": statistics.median(walls), "min_s": min(walls), "runs": repeats}
 
 
+# Whole processes: what a student's script costs from start to exit, edgekit against raw ONNX Runtime.
+# Each child is handed the model path and the input in argv; both variants do the same work.
+PROCESS = {
+    "raw_onnxruntime": "import sys, numpy as np, onnxruntime as ort; "
+                       "s = ort.InferenceSession(sys.argv[1], providers=['CPUExecutionProvider']); "
+                       "s.run(None, {'x': np.ones((1, 16), np.float32)})",
+    "edgekit": "import sys, numpy as np, edgekit as ek; "
+               "m = ek.load(sys.argv[1]); m(np.ones((1, 16), np.float32))",
+}
+
+
+def child_cpu_s(code: str, path: Path, env: dict) -> float:
+    """User + system CPU seconds of one fresh interpreter running ``code`` (getrusage of children)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True, env=env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def process_cpu(path: Path, repeats: int) -> dict:
+    """Median CPU time of a whole process per variant, the variants interleaved (A B, B A, ...) so
+    drift hits both alike; the ratio is taken per pair, then its median."""
+    # As installed: byte-compiled. Children write their .pyc under one private prefix (not into the
+    # checkout, and whatever PYTHONDONTWRITEBYTECODE says here); a first run of each fills it.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(path.parent / "edgekit-overhead-pycache")
+    for code in PROCESS.values():
+        child_cpu_s(code, path, env)
+    cpu: dict[str, list[float]] = {k: [] for k in PROCESS}
+    for i in range(repeats):
+        for name in (list(PROCESS) if i % 2 == 0 else list(PROCESS)[::-1]):
+            cpu[name].append(child_cpu_s(PROCESS[name], path, env))
+    ratios = [e / r for e, r in zip(cpu["edgekit"], cpu["raw_onnxruntime"])]
+    out = {f"{k}_ms": statistics.median(v) * 1e3 for k, v in cpu.items()}
+    out["extra_ms"] = statistics.median(e - r for e, r in zip(cpu["edgekit"], cpu["raw_onnxruntime"])) * 1e3
+    out.update(edgekit_over_raw_ratio=statistics.median(ratios),
+               ratio_quartiles=statistics.quantiles(ratios, n=4), runs=repeats,
+               code=PROCESS)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="benchmarks/results/overhead.json")
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--calls", type=int, default=2000)
+    p.add_argument("--processes", type=int, default=40, help="fresh interpreters per variant (whole-process CPU)")
+    p.add_argument("--only-process", action="store_true", help="measure only the whole-process CPU ratio")
     args = p.parse_args()
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "edgekit-overhead-relu.onnx"
     result = {"benchmark": "overhead", "edgekit": ek.__version__, "onnxruntime": ort.__version__,
               "device": ek.device_info().to_dict()}
-    result["per_call_us"] = per_call(one_op_model(tmp), args.rounds, args.calls)
+    one_op_model(tmp)
+    pcpu = result["process_cpu"] = process_cpu(tmp, args.processes)
+    print(f"whole process, ek.load(path) + one run vs raw InferenceSession + one run (CPU time, median of "
+          f"{args.processes}): {pcpu['edgekit_ms']:.0f} ms vs {pcpu['raw_onnxruntime_ms']:.0f} ms = "
+          f"{pcpu['edgekit_over_raw_ratio']:.3f}x, +{pcpu['extra_ms']:.1f} ms (ratio quartiles {pcpu['ratio_quartiles'][0]:.3f}-{pcpu['ratio_quartiles'][2]:.3f})")
+    if args.only_process:
+        return
+    result["per_call_us"] = per_call(tmp, args.rounds, args.calls)
     # Python's own start-up, subtracted so the figure is edgekit's import alone.
     bare = subprocess_seconds([sys.executable, "-c", "pass"], 7)
     imp = subprocess_seconds([sys.executable, "-c", "import edgekit"], 7)

@@ -69,7 +69,7 @@ def wait_quiet(threshold: float, max_wait_s: float) -> float | None:
 
 def interleaved(variants: dict[str, str], rounds: int, min_s: float, quiet: tuple[float, float],
                 options: dict | None = None) -> tuple[dict[str, list[float]], dict]:
-    """interleaved_p50 one round at a time (order flips each round), each round started on a quiet CPU."""
+    """interleaved_p50 one round at a time (its own seeded random order per round), each round started on a quiet CPU."""
     p50s: dict[str, list[float]] = {k: [] for k in variants}
     pressure, suspect = [], 0
     for r in range(rounds):

@@ -27,7 +27,7 @@ _LAZY = {
     "EdgekitError": "_errors", "ModelLoadError": "_errors", "ModelNotFoundError": "_errors",
     "InvalidModelError": "_errors", "UnsupportedModelError": "_errors", "ProviderError": "_errors",
     "InputError": "_errors", "InferenceError": "_errors", "ZooError": "_errors",
-    "MissingExtraError": "_errors", "ResultError": "_errors",
+    "MissingExtraError": "_errors", "ResultError": "_errors", "ConfigError": "_errors",
     "ImageNotFoundError": "_errors", "NpuError": "_errors", "SocError": "_errors",
     "benchmark": "perf.bench", "BenchResult": "perf.bench",
     "compare": "perf.comparison", "profile": "perf.profiler",

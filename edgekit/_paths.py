@@ -32,8 +32,12 @@ def models_dir() -> Path:
     )
 
 
-def cache_dir() -> Path:
-    """Where models built on demand go: ``$EDGEKIT_CACHE``, else the platform's user cache."""
+CACHE_KINDS = ("models", "videos", "tensorrt")  # what edgekit builds on demand, one folder each
+
+
+def cache_root() -> Path:
+    """The folder of everything edgekit builds on demand: ``$EDGEKIT_CACHE``, else ``edgekit/`` in
+    the platform's user cache (``~/.cache/edgekit`` on Linux, honouring ``$XDG_CACHE_HOME``)."""
     if os.environ.get("EDGEKIT_CACHE"):
         return Path(os.environ["EDGEKIT_CACHE"])
     if sys.platform == "win32":
@@ -42,4 +46,14 @@ def cache_dir() -> Path:
         base = Path.home() / "Library" / "Caches"
     else:
         base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "edgekit" / "models"
+    return base / "edgekit"
+
+
+def cache_dir(kind: str = "models") -> Path:
+    """The one cache rule: ``cache_root() / kind`` — models built on demand in ``models/``, generated
+    video clips in ``videos/``, TensorRT engines in ``tensorrt/``. Set ``$EDGEKIT_CACHE`` to move them
+    all (a course machine, CI: ``.ci/run`` starts from an empty one); the grader lends the root to
+    student code read-only."""
+    if kind not in CACHE_KINDS:
+        raise ValueError(f"cache kind must be one of {CACHE_KINDS}, got {kind!r}")
+    return cache_root() / kind

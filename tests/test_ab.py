@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgekit.perf.interleave import parse_config, run_ab
+from edgekit.perf.interleave import interleave, parse_config, run_ab, schedule
 
 
 def test_parse_config():
@@ -20,4 +20,63 @@ def test_ab_interleaves_in_separate_processes():
     assert sorted(res.order) == ["A", "A", "B", "B"]
     assert res.a["config"]["threads"] == 1 and res.b["config"]["threads"] == 2
     assert len(res.a["blocks"]) == 2 and res.a["latency_ms"]["n"] == sum(b["n"] for b in res.a["blocks"])
-    assert any(w in str(res.comparison) for w in ("faster", "slower", "no significant difference")), res.comparison
+    import numpy as np
+
+    ratio = np.median(res.a["samples_ms"]) / np.median(res.b["samples_ms"])  # A over B: > 1, B is faster
+    assert (res.comparison.baseline, res.comparison.other) == ("digits-cnn threads=1", "digits-cnn threads=2")
+    assert res.comparison.ratio == pytest.approx(ratio), (res.comparison.ratio, ratio)
+
+
+def _fake_blocks(monkeypatch, p50_ms: dict[int, float]):
+    """Stand in for the `edgekit bench` child: a block with `threads=t` writes 200 samples around
+    p50_ms[t] (a fixed +-5% spread), so the verdict run_ab reaches is known in advance."""
+    import json
+    import subprocess
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from edgekit.perf import interleave
+
+    rng = np.random.default_rng(0)
+
+    def fake_run(cmd, **_):
+        threads = int(cmd[cmd.index("--threads") + 1])
+        samples = (p50_ms[threads] * rng.uniform(0.95, 1.05, 200)).tolist()
+        block = {"model": "m", "config": {"threads": threads}, "samples_ms": samples,
+                 "latency_ms": {"p50": float(np.median(samples)), "n": len(samples)}, "throughput_ips": 1e3}
+        with open(cmd[cmd.index("--json") + 1], "w") as f:
+            json.dump(block, f)
+        return SimpleNamespace(returncode=0, stdout="", stderr="")
+
+    monkeypatch.setattr(interleave.subprocess, "run", fake_run)
+    assert interleave.subprocess is subprocess
+
+
+@pytest.mark.parametrize("p50_ms, verdict, speed", [
+    ({1: 2.0, 2: 2.0}, "no significant difference (m threads=2/m threads=1 speed ratio 1.0", 1.0),
+    ({1: 1.0, 2: 2.0}, "m threads=2 is ", 0.5),
+    ({1: 3.0, 2: 1.0}, "m threads=2 is ", 3.0),
+])
+def test_ab_verdict_for_known_blocks(monkeypatch, p50_ms, verdict, speed):
+    _fake_blocks(monkeypatch, p50_ms)
+    res = run_ab("m", "threads=1", "threads=2", rounds=3, block_s=0.01, seed=0)
+    assert res.a["label"] == "threads=1" and len(res.a["samples_ms"]) == 600 == res.a["latency_ms"]["n"]
+    assert str(res.comparison.verdict).startswith(verdict), res.comparison.verdict
+    assert ("slower" in res.comparison.verdict) == (speed < 1) and ("faster" in res.comparison.verdict) == (speed > 1)
+    assert res.comparison.ratio == pytest.approx(speed, rel=0.02)  # other over baseline speed, samples +-5%
+
+
+def test_schedule_mirrors_each_pair_of_rounds():
+    for seed in range(20):
+        order = schedule(["a", "b", "c"], rounds=6, seed=seed)
+        assert all(sorted(r) == ["a", "b", "c"] for r in order)
+        assert all(order[i + 1] == order[i][::-1] for i in range(0, 6, 2)), order
+    assert len({tuple(schedule(["a", "b", "c"], rounds=1, seed=s)[0]) for s in range(20)}) > 1, "first orders vary"
+
+
+def test_interleave_runs_blocks_in_schedule_order():
+    ran = []
+    results, order = interleave({k: (lambda k=k: ran.append(k) or len(ran)) for k in "ab"}, rounds=4, seed=3)
+    assert ran == order == [s for r in schedule(["a", "b"], rounds=4, seed=3) for s in r]
+    assert results == {k: [i + 1 for i, s in enumerate(ran) if s == k] for k in "ab"}

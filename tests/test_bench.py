@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 
-from edgekit.perf.bench import BenchConfig, benchmark, random_feed
+from edgekit.perf.bench import BenchConfig, BenchResult, benchmark, random_feed, time_call
 
 
 def test_loop_rule_min_runs_and_min_time(relu_path):
@@ -20,7 +21,10 @@ def test_loop_rule_min_runs_and_min_time(relu_path):
 
 def test_max_time_caps_the_run(relu_path):
     r = benchmark(relu_path, min_runs=10**9, min_s=100.0, max_s=0.2, warmup_s=0.0, warmup_runs=1)
-    assert 0 < r.latency_ms["n"] < 10**9
+    ran_s = r.latency_ms["n"] / r.throughput_ips  # the measured span (throughput = n / span)
+    # the loop stops at the first call that starts past max_s: past the cap, by at most that one call
+    assert 0.2 < ran_s <= 0.2 + max(r.samples_ms) / 1e3 + 0.5, ran_s
+    assert sum(r.samples_ms) / 1e3 <= ran_s
 
 
 def test_result_is_json_with_raw_samples_and_config(relu_path):
@@ -49,9 +53,30 @@ def test_result_records_memory_cpu_device_and_suspect(relu_path):
     assert r["environment"]["onnxruntime"]
 
 
-def test_throughput_mode_uses_several_sessions(relu_path):
+def test_throughput_mode_uses_several_sessions(relu_path, monkeypatch):
+    from edgekit.runtime import model as model_module
+
+    real_load, loaded, calls = model_module.load, [], {}
+
+    def counting_load(*args, **kwargs):  # every session benchmark() opens, each run it makes counted
+        m = real_load(*args, **kwargs)
+        run, key = m._run, len(loaded)
+        calls[key] = 0
+
+        def counted(*a):
+            calls[key] += 1
+            return run(*a)
+
+        m._run = counted
+        loaded.append(m)
+        return m
+
+    monkeypatch.setattr(model_module, "load", counting_load)
     r = benchmark(relu_path, mode="throughput", concurrency=2, sessions=2, min_runs=50, min_s=0.05, warmup_runs=2)
-    assert r.latency_ms["n"] >= 50 and r.throughput_ips > 0 and r.config.concurrency == 2
+    assert len(loaded) == 2 and loaded[0].session is not loaded[1].session
+    # each of the two threads calls its own session: both past their one warm-up call
+    assert calls[0] >= 2 and calls[1] >= 2, calls
+    assert calls[0] + calls[1] >= r.latency_ms["n"] >= 50, (calls, r.latency_ms["n"])
 
 
 def test_bad_mode_explains(relu_path):
@@ -73,3 +98,22 @@ def test_feed_errors_surface_before_timing(relu_path):
 def test_max_runs_caps_the_run(relu_path):
     r = benchmark(relu_path, min_runs=10, min_s=100.0, max_runs=300, warmup_s=0.0, warmup_runs=1)
     assert r.latency_ms["n"] == 300
+
+
+def test_time_call_times_a_plain_python_callable():
+    calls = []
+    r = time_call(lambda: calls.append(1), name="append", min_runs=30, min_s=0.0, warmup_runs=5, warmup_s=0.0)
+    assert r.model == "append" and r.model_sha256 == ""
+    assert r.latency_ms["n"] == len(r.samples_ms) >= 30
+    assert len(calls) == 1 + 5 + len(r.samples_ms), "first call + warm-up + measured: each call timed once"
+    assert r.latency_ms["p50"] == np.median(r.samples_ms)
+    back = json.loads(json.dumps(r.to_dict()))
+    assert set(back) == set(BenchResult.__dataclass_fields__) and back["memory"]["peak_rss_bytes"] > 0
+
+
+def test_one_monitor_thread_watches_the_run():
+    """Memory, sampler and energy are polled by one thread, not one each."""
+    alive = []
+    r = time_call(lambda: alive.append(threading.active_count()), min_runs=5, min_s=0.0, warmup_runs=0, warmup_s=0.0)
+    assert set(alive[1:]) == {alive[0] + 1}, f"threads at the cold start {alive[0]}, while timed {sorted(set(alive[1:]))}"
+    assert r.sampler["summary"]["n"] >= 2 and r.memory["peak_rss_bytes"] > 0

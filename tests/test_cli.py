@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 
 import pytest
 
-from edgekit.cli.main import main
+from edgekit.cli.main import build_parser, main
 
 
 def run_cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    """Every subcommand of the one parser, found by walking it (a new subcommand is tested unasked)."""
+    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+SUBCOMMANDS = sorted(subcommands())
+
+
+def test_the_walk_finds_every_group():
+    assert {"tour", "doctor", "models", "info", "bench", "compare", "report", "profile", "run", "live",
+            "npu-check", "eval", "quantize", "optimize", "lab", "check", "grade"} <= set(SUBCOMMANDS)
 
 
 def test_help_and_version():
@@ -21,10 +36,142 @@ def test_help_and_version():
     assert "edgekit 0.1.0" in run_cli("--version").stdout
 
 
-def test_errors_are_one_line_without_traceback(tmp_path):
-    out = run_cli("info", str(tmp_path / "missing.onnx"))
-    assert out.returncode == 2
-    assert out.stderr.startswith("edgekit: error: no model file") and "Traceback" not in out.stderr
+def test_building_the_parser_imports_no_heavy_library():
+    code = ("import sys; from edgekit.cli.main import build_parser; build_parser(); "
+            "print([m for m in ('numpy', 'onnxruntime', 'cv2', 'onnx', 'rich') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_every_subcommand_answers_help(name, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([name, "--help"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: edgekit {name}")
+
+
+def _value(action: argparse.Action) -> list[str]:
+    """A value this option or positional accepts: a choice, or the first candidate its type takes."""
+    n = 1 if action.nargs in (None, "?", "*", "+") else action.nargs
+    if action.choices:
+        return [str(next(iter(action.choices)))] * n
+    for candidate in ("1", "on", "all", "threads=1", "x"):
+        try:
+            (action.type or str)(candidate)
+            return [candidate] * n
+        except (argparse.ArgumentTypeError, ValueError, TypeError):
+            continue
+    raise AssertionError(f"no test value for {action.dest}")
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_every_subcommand_takes_options_before_positionals(name):
+    """Every option of the subcommand, given before its positionals, parses as it does after them."""
+    sub = subcommands()[name]
+    positionals, options = [], []
+    for action in sub._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        if not action.option_strings:
+            positionals += _value(action)
+        else:
+            options += [action.option_strings[-1], *([] if action.nargs == 0 else _value(action))]
+    parser = build_parser()
+    first = parser.parse_args([name, *options, *positionals])
+    last = parser.parse_args([name, *positionals, *options])
+    assert vars(first) == vars(last)
+
+
+def one_line_error(capsys, *argv: str) -> str:
+    """Run ``edgekit *argv``; it must fail with status 2 and one ``edgekit: error:`` line on stderr."""
+    try:
+        rc = main(list(argv))
+    except SystemExit as exc:  # argparse's own errors
+        rc = exc.code
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("edgekit: error: ") and err.count("\n") == 1, (rc, err)
+    return err
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "unknown.json").write_text(json.dumps({"models": ["digits-cnn"], "settings": {"thread": [1]}}))
+    (tmp_path / "scalar.json").write_text(json.dumps({"models": ["digits-cnn"], "settings": {"threads": 2}}))
+    return tmp_path
+
+
+# argv (with {tmp} for the fixture folder) -> a part of the one error line: the mistakes named in
+# issue 14, then the others found by trying each subcommand with bad values
+MISTAKES = [
+    (["bench", "digits-cnn", "--optimization", "fast"], "argument --optimization: expected a comma list of disable"),
+    (["bench", "--suite", "{tmp}/missing.json"], "no suite file at"),
+    (["bench", "--suite", "{tmp}/bad.json"], "cannot be read as JSON"),
+    (["bench", "--suite", "{tmp}/list.json"], "got a JSON list"),
+    (["bench", "--suite", "{tmp}/unknown.json"], "unknown setting 'thread'"),
+    (["bench", "--suite", "{tmp}/scalar.json"], "each setting takes a list of values"),
+    (["bench", "digits-cnn", "--ab", "thread=1", "threads=2"], "A/B config 'thread=1': expected key=value pairs"),
+    (["bench", "digits-cnn", "--ab", "threads=x", "threads=2"], "threads takes an integer, got 'x'"),
+    (["bench", "digits-cnn", "--threads", "one"], "argument --threads: expected comma-separated integers"),
+    (["bench", "digits-cnn", "--batch", "0"], "argument --batch: expected comma-separated integers >= 1"),
+    (["bench", "digits-cnn", "--min-runs", "0"], "argument --min-runs: expected an integer >= 1"),
+    (["bench", "digits-cnn", "--mode", "fast"], "argument --mode: invalid choice: 'fast'"),
+    (["bench"], "name a MODEL"),
+    (["bench", "--ab", "threads=1", "threads=2"], "name a MODEL too"),
+    (["bench", "digits-cnn", "--scheduler", "tcp://127.0.0.1:1"], "add --suite FILE"),
+    (["compare", "{tmp}/bad.json"], "is not JSON"),
+    (["report", "-o", "{tmp}/x.html", "{tmp}/r.json"], "no result file at"),
+    (["report", "{tmp}/bad.json"], "is not JSON"),
+    (["profile", "--runs", "0", "digits-cnn"], "argument --runs: expected an integer >= 1, got '0'"),
+    (["profile", "digits-cnn", "--optimization", "fast"], "argument --optimization: invalid choice"),
+    (["profile", "{tmp}/missing.onnx"], "no model file"),
+    (["info", "{tmp}/missing.onnx"], "no model file"),
+    (["info", "{tmp}/bad.json"], "is not a valid ONNX model"),
+    (["models", "info"], "name a model"),
+    (["models", "info", "nosuch"], "no zoo model 'nosuch'"),
+    (["run", "digits-cnn", "{tmp}/missing.jpg"], "no image file"),
+    (["eval", "digits-cnn", "digits:nosuch"], "unknown dataset 'digits:nosuch'"),
+    (["quantize", "digits-cnn", "--out", "{tmp}/q.onnx", "--method", "int3"], "argument --method: invalid choice"),
+    (["optimize", "digits-cnn", "--levels", "fast"], "argument --levels: levels are a comma list"),
+    (["live", "nosuch"], "edgekit live needs a zoo model"),
+    (["lab", "info", "{tmp}/nosuch"], "is not a lab"),
+    (["check", "{tmp}/nosuch.ipynb"], "is not a readable notebook"),
+    (["doctor", "--bogus"], "unrecognized arguments: --bogus"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+]
+
+
+@pytest.mark.parametrize("argv, says", MISTAKES, ids=[" ".join(a) for a, _ in MISTAKES])
+def test_a_mistake_is_one_error_line(argv, says, files, capsys):
+    err = one_line_error(capsys, *(a.replace("{tmp}", str(files)) for a in argv))
+    assert says in err, err
+
+
+def test_an_unwritable_output_is_one_error_line(tmp_path, capsys):
+    err = one_line_error(capsys, "bench", "digits-cnn", "--min-runs", "1", "--min-s", "0", "--max-s", "0.2",
+                         "--quiet", "--json", str(tmp_path / "no" / "such" / "out.json"))
+    assert "No such file or directory" in err and "out.json" in err, err
+
+
+def test_errors_are_one_line_without_traceback_in_a_real_process(tmp_path):
+    for argv in (["info", str(tmp_path / "missing.onnx")], ["profile", "--runs", "2", str(tmp_path / "m.onnx")]):
+        out = run_cli(*argv)
+        assert out.returncode == 2
+        assert out.stderr.startswith("edgekit: error: no model file") and out.stderr.count("\n") == 1, out.stderr
+
+
+def test_ab_block_failure_is_one_line(capsys):
+    err = one_line_error(capsys, "bench", "digits-cnn", "--ab", "opt=fast", "threads=1", "--rounds", "1", "--min-s", "0")
+    assert "A/B block" in err and "opt=fast" in err and "expected a comma list of disable" in err, err
+
+
+def test_cli_optimization_levels_match_the_runtime():
+    from edgekit.cli.bench import OPTIMIZATION_LEVELS
+    from edgekit.runtime.model import OPTIMIZATION_LEVELS as RUNTIME
+
+    assert OPTIMIZATION_LEVELS == RUNTIME
 
 
 def test_info_json(capsys):
@@ -42,17 +189,16 @@ def test_models_list_and_verify(capsys):
 
 def test_bench_writes_json_with_percentiles_and_samples(tmp_path):
     out = tmp_path / "out.json"
-    assert main(["bench", "digits-cnn", "--min-runs", "30", "--min-s", "0.1", "--json", str(out)]) == 0
+    assert main(["bench", "--min-runs", "30", "--min-s", "0.1", "--json", str(out), "digits-cnn"]) == 0
     d = json.loads(out.read_text())
     assert {"p50", "p90", "p99"} <= set(d["latency_ms"]) and len(d["samples_ms"]) == d["latency_ms"]["n"]
+    assert d["latency_ms"]["n"] >= 30
 
 
 def test_bench_thread_sweep(tmp_path, capsys):
     out = tmp_path / "sweep.json"
     assert main(["bench", "digits-cnn", "--threads", "1,2", "--min-runs", "10", "--min-s", "0", "--json", str(out)]) == 0
     assert [r["config"]["threads"] for r in json.loads(out.read_text())] == [1, 2]
-    with pytest.raises(SystemExit):
-        main(["bench", "digits-cnn", "--threads", "one"])
 
 
 @pytest.mark.slow
@@ -66,17 +212,23 @@ def test_tour_quick(tmp_path):
 
 
 def test_bench_compare_report_profile_end_to_end(tmp_path, capsys):
-    a, b = tmp_path / "a.json", tmp_path / "b.json"
-    for out, threads in ((a, "1"), (b, "2")):
-        assert main(["bench", "digits-cnn", "--threads", threads, "--min-runs", "50", "--min-s", "0.1", "--quiet", "--json", str(out)]) == 0
-    assert main(["compare", str(a), str(b), "--json", str(tmp_path / "cmp.json")]) == 0
-    text = capsys.readouterr().out
-    assert any(w in text for w in ("faster", "slower", "no significant difference")), text
+    a = tmp_path / "a.json"
+    assert main(["bench", "digits-cnn", "--min-runs", "50", "--min-s", "0.1", "--quiet", "--json", str(a)]) == 0
+    # B: the same run, every sample twice as long; C: an exact copy. The verdicts are known.
+    result = json.loads(a.read_text())
+    (b := tmp_path / "b.json").write_text(json.dumps({**result, "samples_ms": [2 * s for s in result["samples_ms"]]}))
+    (c := tmp_path / "c.json").write_text(json.dumps(result))
+    capsys.readouterr()
+    assert main(["compare", "--json", str(tmp_path / "cmp.json"), str(a), str(b), str(c)]) == 0
+    slow, same = (d["verdict"] for d in json.loads((tmp_path / "cmp.json").read_text()))
+    assert slow.startswith("digits-cnn (b) is 2.00x slower than digits-cnn (a)"), slow
+    assert same.startswith("no significant difference (digits-cnn (c)/digits-cnn (a) speed ratio 1.00"), same
+    assert slow in capsys.readouterr().out
     prof = tmp_path / "prof.json"
-    assert main(["profile", "digits-cnn", "--runs", "5", "--json", str(prof)]) == 0
+    assert main(["profile", "--runs", "5", "--json", str(prof), "digits-cnn"]) == 0
     assert json.loads(prof.read_text())["runs"] == 5
     html = tmp_path / "r.html"
-    assert main(["report", str(a), str(b), "-o", str(html), "--profile", str(prof)]) == 0
+    assert main(["report", "-o", str(html), "--profile", str(prof), str(a), str(b)]) == 0
     assert html.read_text().count("data:image/png;base64,") >= 4
     csv_out = tmp_path / "r.csv"
     assert main(["bench", "digits-cnn", "--min-runs", "10", "--min-s", "0", "--quiet", "--csv", str(csv_out)]) == 0

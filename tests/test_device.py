@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edgekit.runtime.board import board
 from edgekit.runtime.device import cpu_sensors, device_info
 
 FIXTURES = Path(__file__).parent / "fixtures" / "devices"
@@ -62,6 +63,11 @@ def test_fixture_is_identified(name):
         assert value == want[key], f"{name}: {key} expected {want[key]!r}, got {value!r}"
     assert want["isa"] <= set(info.isa), f"{name}: ISA {info.isa} lacks {want['isa'] - set(info.isa)}"
     assert not want["not_isa"] & set(info.isa), f"{name}: ISA {info.isa} should not have {want['not_isa']}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_board_alone_reads_the_same_spec_sheet(name):
+    assert board(FIXTURES / name) == (EXPECTED[name]["board"], EXPECTED[name]["board_family"])
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

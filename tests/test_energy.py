@@ -93,7 +93,7 @@ def test_hwmon_power_is_integrated_with_the_trapezoid_rule(tmp_path):
     hand = 0.5 * (4.25 + 6) / 2 + 0.5 * (6 + 5) / 2 + 1.0 * (5 + 3) / 2  # 2.5625 + 2.75 + 4
     assert r.joules == pytest.approx(hand) == pytest.approx(np.trapezoid(watts, times)), \
         f"{r.joules} J vs trapezoid {hand} J"
-    assert r.seconds == 2.0 and m._thread is None, r
+    assert r.seconds == 2.0 and m._monitor is None, r
 
 
 def test_hwmon_power_background_thread_samples_and_stops(tmp_path):

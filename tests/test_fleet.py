@@ -151,6 +151,7 @@ def test_lost_worker_loses_only_its_inflight_benchmark(cluster, tmp_path, rejoin
     assert again.ok and again.counts() == {"skipped": 5 if rejoin_s else 4, "done": 1 if rejoin_s else 2}, again.to_dict()
 
 
-def test_scheduler_without_a_suite_is_refused_in_one_line():
-    with pytest.raises(SystemExit, match="add --suite FILE"):
-        main(["bench", "digits-cnn", "--scheduler", "tcp://127.0.0.1:1"])
+def test_scheduler_without_a_suite_is_refused_in_one_line(capsys):
+    assert main(["bench", "digits-cnn", "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("edgekit: error: ") and err.count("\n") == 1 and "add --suite FILE" in err, err

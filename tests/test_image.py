@@ -52,6 +52,26 @@ def test_load_image_errors_teach(tmp_path):
     assert load_image(unicode).shape == (4, 5, 3)
 
 
+def test_one_list_of_image_files_for_evaluation_and_folder_videos(tmp_path):
+    """An evaluation set and a folder:// video take the same files from a folder: every suffix OpenCV reads."""
+    from edgekit.deploy.evaluation import load_dataset
+    from edgekit.vision.image import IMAGE_SUFFIXES, image_files
+    from edgekit.vision.video import VideoSource
+
+    img = photo((12, 16, 3))
+    for name in ("a.PNG", "b.jpeg", "c.webp", "d.tiff", "e.bmp"):
+        assert cv2.imwrite(str(tmp_path / name), img), name
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "dir.png").mkdir()  # a folder named like an image is not one
+    want = ["a.PNG", "b.jpeg", "c.webp", "d.tiff", "e.bmp"]
+    assert [p.name for p in image_files(tmp_path)] == want
+    assert {p.suffix.lower() for p in image_files(tmp_path)} <= set(IMAGE_SUFFIXES)
+    x, _, name = load_dataset(str(tmp_path), ek.load("face-detector"))
+    with VideoSource(f"folder://{tmp_path}") as video:
+        frames = list(video)
+    assert len(x) == len(frames) == 5 and name.startswith("5 images"), (x.shape, len(frames), name)
+
+
 @pytest.mark.parametrize("interpolation", ["nearest", "linear", "cubic", "area"])
 def test_resize_is_cv2_resize_with_height_width(interpolation):
     img = photo((37, 53, 3))

@@ -50,15 +50,15 @@ def tiny_cnn(path, *, tail: str | None = None, batch: int | str = 1):
 
 @pytest.fixture
 def qdq_path(tmp_path):
-    from edgekit.cli.npu import _quantize_qdq
+    from edgekit.deploy.qdq import prepare_for_npu
 
-    float_path = tiny_cnn(tmp_path / "tiny.onnx")
-    _quantize_qdq(float_path, tmp_path / "tiny_qdq.onnx", "digits")
+    path, _ = prepare_for_npu(tiny_cnn(tmp_path / "tiny.onnx"), "digits", tmp_path)
+    assert path == str(tmp_path / "tiny_qdq.onnx")
     return tmp_path / "tiny_qdq.onnx"
 
 
 def test_missing_extra_is_one_line_in_the_api_and_the_cli(monkeypatch, tmp_path, capsys):
-    from edgekit.cli.npu import main
+    from edgekit.cli.main import main
 
     monkeypatch.setitem(sys.modules, "onnxruntime_qnn", None)  # makes `import onnxruntime_qnn` fail
     path = tiny_cnn(tmp_path / "tiny.onnx")
@@ -66,7 +66,7 @@ def test_missing_extra_is_one_line_in_the_api_and_the_cli(monkeypatch, tmp_path,
         npu_check(path, 57)
     msg = str(info.value)
     assert "pip install 'edgekit[qnn]'" in msg and "Windows and Linux x86_64 only" in msg and "\n" not in msg, msg
-    assert main([str(path), "--soc", "57"]) == 2
+    assert main(["npu-check", str(path), "--soc", "57"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("edgekit: error:") and "pip install 'edgekit[qnn]'" in err and "\n" not in err, err
 
@@ -111,15 +111,16 @@ def test_float_model_with_an_op_htp_rejects_is_partly_offloaded(qnn, tmp_path, o
 
 
 def test_dynamic_batch_is_detected_hinted_and_fixed(qnn, tmp_path):
-    from edgekit.cli.npu import _fix_dims
+    from edgekit.deploy.qdq import prepare_for_npu
 
     dynamic = tiny_cnn(tmp_path / "dyn.onnx", batch="batch")
     report = npu_check(dynamic, 57, samples=1)
     assert report.status == "none" and report.verdict.startswith("not offloaded"), str(report)
     assert {n.reason for n in report.nodes} == {"Cannot get shape"}, str(report)
     assert any("dynamic" in h and "--dim_param batch --dim_value 1" in h for h in report.hints), report.hints
-    assert _fix_dims(dynamic, tmp_path / "fixed.onnx") == ["input:batch"]
-    fixed = npu_check(tmp_path / "fixed.onnx", 57, samples=1)
+    path, notes = prepare_for_npu(dynamic, "digits", tmp_path)
+    assert "fixed dynamic dimension(s) input:batch to 1" in notes[0], notes
+    fixed = npu_check(path, 57, samples=1)
     assert fixed.status == "full" and not any("dynamic" in h for h in fixed.hints), str(fixed)
 
 
@@ -167,11 +168,11 @@ def test_report_prints_serializes_and_never_calls_emulator_time_latency(qnn, qdq
 
 
 def test_cli_calibrates_a_dynamic_float_model_and_writes_json(qnn, tmp_path, capsys):
-    from edgekit.cli.npu import main
+    from edgekit.cli.main import main
 
     dynamic = tiny_cnn(tmp_path / "dyn.onnx", batch="batch")
     out = tmp_path / "report.json"
-    rc = main([str(dynamic), "--soc", "57", "--calibrate", "digits", "--samples", "2", "--json", str(out)])
+    rc = main(["npu-check", str(dynamic), "--soc", "57", "--calibrate", "digits", "--samples", "2", "--json", str(out)])
     printed = capsys.readouterr().out
     assert rc == 0 and "fixed dynamic dimension(s) input:batch" in printed and "quantized" in printed, printed
     assert "emulator time (not device latency)" in printed, printed

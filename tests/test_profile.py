@@ -14,8 +14,10 @@ import onnxruntime as ort
 import pytest
 
 import edgekit as ek
+from edgekit._errors import ConfigError, ResultError
+from edgekit.cli.main import main
 from edgekit.runtime import zoo
-from edgekit.perf.profiler import main, parse_trace, profile
+from edgekit.perf.profiler import parse_trace, profile
 
 FIXTURE = Path(__file__).parent / "fixtures" / "profiles" / "digits-cnn-ort1.32.json"
 FIXTURE_WARMUP = 1  # see fixtures/profiles/README.md
@@ -156,19 +158,19 @@ def test_events_list_is_accepted_and_fences_are_dropped():
 def test_a_file_that_is_not_a_trace_says_what_was_expected(tmp_path, content, why):
     path = tmp_path / "trace.json"
     path.write_text(content)
-    with pytest.raises(ValueError, match="ONNX Runtime profile JSON") as info:
+    with pytest.raises(ResultError, match="ONNX Runtime profile JSON") as info:
         parse_trace(path)
     assert why in str(info.value), str(info.value)
 
 
 def test_skipping_every_run_is_an_error():
-    with pytest.raises(ValueError, match="6 model_run events but skip_runs=6"):
+    with pytest.raises(ConfigError, match="6 model_run events but skip_runs=6"):
         parse_trace(FIXTURE, skip_runs=6)
 
 
 def test_cli_main_writes_json_and_keeps_the_trace(tmp_path, capsys):
     out, trace = tmp_path / "p.json", tmp_path / "trace.json"
-    rc = main(["digits-cnn", "--runs", "2", "--warmup", "1", "--threads", "1", "--json", str(out),
+    rc = main(["profile", "--runs", "2", "digits-cnn", "--warmup", "1", "--threads", "1", "--json", str(out),
                "--trace", str(trace), "--top", "3"])
     assert rc == 0
     d = json.loads(out.read_text())

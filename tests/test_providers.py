@@ -10,15 +10,21 @@ import pytest
 
 import edgekit as ek
 from edgekit.runtime import providers as P
-from edgekit.runtime.device import _norm_arch, board
 
 
-def test_auto_picks_first_available_and_says_why():
+def test_auto_on_a_plain_pc_takes_the_cpu_and_says_why(monkeypatch):
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["AzureExecutionProvider", "CPUExecutionProvider"])
+    choice = P.resolve_providers("auto", where=P.Platform(None, "Linux", "x86_64"))
+    assert choice.providers == ["CPUExecutionProvider"] and choice.chosen == "CPUExecutionProvider"
+    assert choice.available == ["AzureExecutionProvider", "CPUExecutionProvider"]
+    assert choice.reason == ("auto: no GPU or NPU execution provider in this onnxruntime build (onnxruntime-gpu, "
+                             "-directml or -openvino bring one), so the CPU EP"), choice
+
+
+def test_auto_here_falls_back_to_the_cpu_and_none_means_auto():
     choice = P.resolve_providers("auto")
-    available = ort.get_available_providers()
-    assert choice == P.auto_choice(available, P.Platform.here())
-    assert choice.providers[-1] == "CPUExecutionProvider"  # always a CPU fallback
-    assert choice.reason.startswith("auto: ") and choice.available == available
+    assert choice.providers[-1] == "CPUExecutionProvider" and choice.reason.startswith("auto: ")
+    assert choice.available == ort.get_available_providers()
     assert P.resolve_providers(None) == choice
 
 
@@ -34,11 +40,26 @@ TRT = "TensorrtExecutionProvider"
 GPU = [TRT, "CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
+# What each recorded board says it is (tests/test_device.py checks that board() reads these).
+RECORDED = {
+    "rpi4": ("Raspberry Pi 4 Model B Rev 1.4", "rpi4", "aarch64"),
+    "rpi5": ("Raspberry Pi 5 Model B Rev 1.0", "rpi5", "aarch64"),
+    "jetson-orin-nano": ("NVIDIA Jetson Orin Nano Developer Kit (L4T R36.3.0)", "jetson", "aarch64"),
+    "snapdragon": ("Qualcomm Technologies, Inc. X1E80100 CRD", "snapdragon", "aarch64"),
+    "x86-laptop": (None, None, "x86_64"),
+}
+SOCS = {"snapdragon": 60}  # X1E80100 is a Snapdragon X Elite: QNN soc_model 60
+
+
 def where(fixture: str, system: str = "Linux", qnn: bool = False) -> P.Platform:
-    """The Platform "auto" would see on a recorded board (its files read by edgekit.runtime.device.board)."""
-    model, family = board(FIXTURES / fixture)
-    machine = "x86_64" if fixture.startswith("x86") else "aarch64"
-    return P.Platform(family, system, machine, qnn, P.snapdragon_soc(model))
+    """The Platform "auto" would see on a recorded board."""
+    _, family, machine = RECORDED[fixture]
+    return P.Platform(family, system, machine, qnn, SOCS.get(fixture))
+
+
+@pytest.mark.parametrize("fixture", sorted(RECORDED))
+def test_snapdragon_soc_from_the_board_name(fixture):
+    assert P.snapdragon_soc(RECORDED[fixture][0]) == SOCS.get(fixture)
 
 
 # board, OS, onnxruntime-qnn installed, providers this onnxruntime offers -> chosen, words in the reason
@@ -86,10 +107,23 @@ def test_auto_on_apple_silicon():
     assert P.auto_choice(["CoreMLExecutionProvider", "CPUExecutionProvider"], intel).chosen == "CPUExecutionProvider"
 
 
+# platform.machine() as each OS spells it -> the name edgekit uses
+MACHINES = {"x86_64": "x86_64", "AMD64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64", "ARM64": "aarch64"}
+
+
 def test_platform_here_is_this_machine():
     here = P.Platform.here()
     assert here is P.Platform.here(), "probed once"
-    assert (here.family, here.machine) == (board()[1], _norm_arch(platform.machine()))
+    assert (here.system, here.machine) == (platform.system(), MACHINES.get(platform.machine(), platform.machine()))
+    if not Path("/proc/device-tree/model").exists() and platform.system() != "Windows":
+        assert (here.family, here.soc) == (None, None), "a PC without a device tree is no board"
+
+
+def test_platform_of_a_board_name():
+    pi = P.Platform.of("Raspberry Pi 5 Model B Rev 1.0", "rpi5", qnn=False)
+    assert (pi.family, pi.qnn, pi.soc) == ("rpi5", False, None)
+    x = P.Platform.of("Qualcomm Technologies, Inc. X1E80100 CRD", "snapdragon", qnn=True)
+    assert (x.family, x.qnn, x.soc) == ("snapdragon", True, 60)
 
 
 @pytest.mark.parametrize("asked", ["cpu", "CPU", "CPUExecutionProvider", ["cpu"], [("CPUExecutionProvider", {})]])

@@ -16,7 +16,8 @@ from onnx import TensorProto, numpy_helper
 import edgekit as ek
 from edgekit._errors import EdgekitError, MissingExtraError
 from edgekit.cli.optimize import register
-from edgekit.deploy.quantization import ArrayReader, QuantizationError, QuantizationWarning, QuantResult, pareto, quantize
+from edgekit.deploy.calibration import ArrayReader
+from edgekit.deploy.quantization import QuantizationError, QuantizationWarning, QuantResult, pareto, quantize
 
 X_TEST, Y_TEST = ek.datasets.digits(split="test")
 

@@ -11,6 +11,7 @@ import pytest
 
 import edgekit.perf.report as report
 from edgekit._errors import MissingExtraError
+from edgekit.cli.main import main
 from edgekit.perf.stats import summarize
 
 PNG_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
@@ -112,13 +113,14 @@ def test_main_reads_objects_and_lists(tmp_path, results, capsys):
     (tmp_path / "many.json").write_text(json.dumps(results[1:]))
     (tmp_path / "prof.json").write_text(json.dumps(PROFILE))
     out = tmp_path / "out.html"
-    rc = report.main([str(tmp_path / "one.json"), str(tmp_path / "many.json"), "-o", str(out),
-                      "--profile", str(tmp_path / "prof.json"), "--title", "T"])
+    rc = main(["report", "-o", str(out), str(tmp_path / "one.json"), str(tmp_path / "many.json"),
+               "--profile", str(tmp_path / "prof.json"), "--title", "T"])
     assert rc == 0 and out.exists()
     assert len(pngs(out.read_text(encoding="utf-8"))) == 7
-    assert report.main([str(tmp_path / "missing.json"), "-o", str(out)]) == 2
+    assert main(["report", str(tmp_path / "missing.json"), "-o", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "no result file at" in err and "edgekit bench MODEL --json" in err, err
+    assert err.startswith("edgekit: error: no result file at") and err.count("\n") == 1, err
+    assert "edgekit bench MODEL --json" in err, err
 
 
 def test_real_benchmark_and_profile_shapes(tmp_path, relu_path):
@@ -140,4 +142,4 @@ def test_results_of_several_boards_are_named_and_grouped_by_board(tmp_path):
     page = report.write_report(rs, tmp_path / "r.html").read_text(encoding="utf-8")
     cells = re.findall(r"board-[ab] \(board-[ab]-1 on lab-pc\) Xeon \[f00dcafe0001\]", page)
     assert [c[:7] for c in cells] == ["board-a", "board-a", "board-b"], cells  # rows board by board
-    assert report._label({**rs[1], "_device": "board-b"}) == "cnn (1 thread) @board-b"
+    assert "Latency over the run: cnn threads=1 @board-b" in page

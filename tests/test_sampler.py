@@ -47,7 +47,7 @@ def test_live_run_samples_and_joins_its_thread():
 def test_stop_wakes_the_thread_without_waiting_a_whole_interval():
     s = Sampler(interval_s=3600).start()  # an hour: a sleep()-based loop would hang the join
     s.stop()
-    assert s._thread is None and len(s.samples) == 2, f"{len(s.samples)} samples"
+    assert s._monitor is None and len(s.samples) == 2, f"{len(s.samples)} samples"
 
 
 @pytest.mark.parametrize("name", ["x86-laptop", "snapdragon"])

@@ -1,8 +1,9 @@
-"""Latency statistics against numpy (oracle) and Hypothesis properties."""
+"""Latency statistics against Python's statistics module and hand-computed values (oracles), and Hypothesis properties."""
 
 from __future__ import annotations
 
 import math
+import statistics
 
 import numpy as np
 import pytest
@@ -16,13 +17,22 @@ samples = st.lists(st.floats(min_value=0.001, max_value=1e4, allow_nan=False), m
 
 @given(samples)
 @settings(max_examples=60, deadline=None)
-def test_summary_matches_numpy(xs):
+def test_summary_matches_the_statistics_module(xs):
+    """Oracle: Python's own statistics module (its 'inclusive' quantiles are the linear
+    interpolation between order statistics that numpy's default percentile also uses)."""
     s = summarize(xs)
-    a = np.asarray(xs)
+    cuts = statistics.quantiles(xs, n=100, method="inclusive")  # cuts[p - 1] is the p-th percentile
     for p in (50, 90, 95, 99):
-        assert s[f"p{p}"] == pytest.approx(np.percentile(a, p)), f"p{p}: {s[f'p{p}']} vs {np.percentile(a, p)}"
-    assert s["mean"] == pytest.approx(a.mean()) and s["std"] == pytest.approx(a.std(ddof=1))
-    assert s["min"] <= s["p50"] <= s["p90"] <= s["p95"] <= s["p99"] <= s["max"]
+        assert s[f"p{p}"] == pytest.approx(cuts[p - 1]), f"p{p}: {s[f'p{p}']} vs {cuts[p - 1]}"
+    assert s["mean"] == pytest.approx(statistics.fmean(xs)) and s["std"] == pytest.approx(statistics.stdev(xs))
+    assert (s["n"], s["min"], s["max"]) == (len(xs), min(xs), max(xs))
+
+
+def test_summary_by_hand():
+    s = summarize([4.0, 1.0, 10.0, 3.0, 2.0])  # sorted 1 2 3 4 10; percentile p sits at rank p/100 * 4
+    assert (s["p50"], s["mean"], s["std"]) == (3.0, 4.0, math.sqrt(12.5))  # (9+4+1+0+36)/4
+    assert s["p90"] == pytest.approx(7.6)  # rank 3.6: 4 + 0.6 * (10 - 4)
+    assert s["p99"] == pytest.approx(9.76)  # rank 3.96: 4 + 0.96 * 6
 
 
 @given(samples)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import edgekit as ek
+from edgekit import _paths
 from edgekit.runtime import zoo
 
 REQUIRED_KEYS = {"name", "file", "committed", "sha256", "bytes", "licence", "task", "description",
@@ -94,6 +95,6 @@ def test_failed_build_explains(tmp_path, monkeypatch):
 
 def test_missing_manifest_explains(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEKIT_MODELS_DIR", str(tmp_path))
-    monkeypatch.setattr(zoo, "__file__", str(tmp_path / "edgekit" / "zoo.py"))
+    monkeypatch.setattr(_paths, "PACKAGE", tmp_path / "edgekit")  # no _models/ beside it, no models/ above it
     with pytest.raises(ek.ZooError, match="manifest was not found.*EDGEKIT_MODELS_DIR"):
         zoo.models_dir()

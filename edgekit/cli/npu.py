@@ -1,7 +1,8 @@
 """``edgekit npu-check MODEL --soc 57``: will this model run on a Snapdragon NPU? (registered by :mod:`edgekit.cli.main`)
 
-``--calibrate digits|random`` first prepares a float model the way the report's hints say:
-dynamic dimensions fixed to 1, then QDQ-quantized (uint8 activations, int8 per-channel weights).
+``--calibrate digits|random`` first prepares a float model the way the report's hints say
+(:func:`edgekit.deploy.qdq.prepare_for_npu`): dynamic dimensions fixed to 1, then QDQ-quantized
+(uint8 activations, int8 per-channel weights) with ONNX Runtime's QNN helpers.
 
 >>> import argparse
 >>> parser = argparse.ArgumentParser(prog="edgekit")
@@ -13,101 +14,16 @@ dynamic dimensions fixed to 1, then QDQ-quantized (uint8 activations, int8 per-c
 from __future__ import annotations
 
 import json
-import logging
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-QDQ_SETTINGS = "QDQ, uint8 activations, int8 symmetric per-channel weights"
-
-
-def _fix_dims(src: Path, dst: Path) -> list[str]:
-    """Write ``src`` with every dynamic input dimension set to 1; return what was fixed."""
-    import onnx
-    from onnxruntime.tools.onnx_model_utils import fix_output_shapes, make_dim_param_fixed
-
-    model = onnx.load(str(src))
-    fixed = []
-    for value in model.graph.input:
-        for dim in value.type.tensor_type.shape.dim:
-            if dim.dim_param:
-                fixed.append(f"{value.name}:{dim.dim_param}")
-                make_dim_param_fixed(model.graph, dim.dim_param, 1)
-            elif not dim.HasField("dim_value"):  # an unnamed dynamic dimension
-                fixed.append(f"{value.name}:?")
-                dim.dim_value = 1
-    fix_output_shapes(model)
-    onnx.save(model, str(dst))
-    return fixed
-
-
-def _quantize_qdq(src: Path, dst: Path, calibration: str = "digits", samples: int = 64) -> str:
-    """QDQ-quantize a float model with a static shape; return a one-line description.
-
-    Private on purpose: ``edgekit.deploy.quantization`` (in progress) will be the shared way to do this.
-    """
-    import numpy as np
-    from onnxruntime import InferenceSession
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    from .._errors import InputError
-
-    inp = InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()[0]
-    if calibration == "digits":
-        from ..runtime.datasets import digits
-
-        if list(inp.shape[1:]) != [1, 8, 8]:
-            raise InputError(f"--calibrate digits needs an input of shape [1,1,8,8], got {inp.shape}: "
-                             "use --calibrate random")
-        data = digits(split="train")[0][:samples]
-    elif calibration == "random":
-        samples = min(samples, 16)  # calibration runs the float model on CPU: keep big models quick
-        data = np.random.default_rng(0).random((samples, *inp.shape[1:])).astype(np.float32)
-    else:
-        raise InputError(f"--calibrate takes digits or random, got {calibration!r}")
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter([{inp.name: x[None]} for x in data])
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    return f"quantized ({QDQ_SETTINGS}; calibrated on {len(data)} {calibration} inputs) -> {dst}"
-
-
-def _prepare(model: str, calibration: str, out_dir: Path) -> tuple[str, list[str]]:
-    """Fix dynamic dims and quantize a float model; a QDQ model is only shape-fixed."""
-    from ..runtime.zoo import resolve
-    from ..deploy.npu import graph_facts
-
-    src = resolve(model)[0]
-    facts, notes = graph_facts(src), []
-    if facts["dynamic"]:
-        fixed_path = out_dir / f"{src.stem}_fixed.onnx"
-        notes.append(f"fixed dynamic dimension(s) {', '.join(_fix_dims(src, fixed_path))} to 1 -> {fixed_path}")
-        src = fixed_path
-    if facts["quantized"]:
-        notes.append("already quantized: --calibrate did not quantize it again")
-        return str(src), notes
-    dst = out_dir / f"{src.stem.removesuffix('_fixed')}_qdq.onnx"
-    logger = logging.getLogger()  # quantize_static warns "consider pre-processing" on the root logger
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        notes.append(_quantize_qdq(src, dst, calibration))
-    finally:
-        logger.setLevel(level)
-    return str(dst), notes
 
 
 def cmd_npu_check(args) -> int:
     from rich.console import Console
 
     from ..deploy.npu import npu_check
+    from ..deploy.qdq import prepare_for_npu
     from ..runtime.qnn import qnn_devices
 
     qnn_devices()  # fail on a missing extra before spending time on quantization
@@ -116,7 +32,7 @@ def cmd_npu_check(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = Path(args.compile or tmp)
         out_dir.mkdir(parents=True, exist_ok=True)
-        model, notes = _prepare(args.model, args.calibrate, out_dir) if args.calibrate else (args.model, [])
+        model, notes = prepare_for_npu(args.model, args.calibrate, out_dir) if args.calibrate else (args.model, [])
         report = npu_check(model, args.soc, samples=args.samples, data=args.data, compile_dir=args.compile,
                            offload_io_quantization=not args.io_on_npu)
     report.prepared = notes
@@ -160,23 +76,3 @@ def register(sub) -> None:
     s.add_argument("--io-on-npu", action="store_true", help="QNN also takes the graph input Quantize / output Dequantize")
     s.epilog = "exit status: 0 fully offloaded, 1 partly or not offloaded, 2 error (e.g. the qnn extra is missing)"
     s.set_defaults(func=cmd_npu_check)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``npu-check`` alone, as ``edgekit npu-check`` does: ``python -m edgekit.cli.npu MODEL --soc 57``."""
-    import argparse
-
-    from .._errors import EdgekitError
-
-    parser = argparse.ArgumentParser(prog="edgekit")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["npu-check", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.func(args)
-    except EdgekitError as exc:
-        print(f"edgekit: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,6 +10,7 @@ DEFAULT_OUT = "edgekit-live.mp4"  # where the annotated video goes when there is
 def cmd_live(args) -> int:
     from ..vision import live  # here, not at the top: `edgekit --help` must not import numpy and OpenCV
 
+    live.stages_for(args.model)  # a model live cannot run fails here, before the notice below
     shown, why = live.has_display()
     show = shown and not args.no_window
     out = args.out or (None if show else DEFAULT_OUT)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+from .._errors import ConfigError
+
 
 def cmd_run(args) -> int:
     import cv2
@@ -27,7 +29,7 @@ def cmd_run(args) -> int:
         except cv2.error:  # raised for an extension OpenCV has no writer for
             written = False
         if not written:
-            raise SystemExit(f"edgekit run: could not write {args.out!r}; use a .jpg or .png name in an existing folder")
+            raise ConfigError(f"edgekit run: could not write {args.out!r}; use a .jpg or .png name in an existing folder")
     if args.json:
         print(json.dumps({**result.to_dict(), "image": str(args.image),
                           **({"annotated": args.out} if args.out else {})}, indent=1))

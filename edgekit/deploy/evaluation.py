@@ -22,33 +22,22 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .._errors import EdgekitError
-
-
-class EvaluationError(EdgekitError, ValueError):
-    """A dataset or model output that evaluation cannot use (shape, labels, unknown name)."""
+from .._errors import EvaluationError
 
 
 DATASETS = ("digits", "digits:test", "digits:train", "digits:all")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 def images(paths: Sequence[Path], pre: dict, size: tuple[int, int]) -> np.ndarray:
     """Decode and preprocess image files into a float32 NCHW batch, as a zoo ``preprocess`` says
     (through :func:`edgekit.vision.preprocessing.preprocess`; a spec without ``resize`` is stretched to
     ``size``, and without ``mean``/``std`` gives RGB in [0, 1])."""
-    import cv2
-
+    from ..vision.image import load_image
     from ..vision.preprocessing import preprocess
 
     spec = {"size": list(size), "mean": [0.0] * 3, "std": [255.0] * 3, "resize": "stretch", **pre}
-    out = []
-    for p in paths:
-        bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise EvaluationError(f"{p} could not be read as an image (OpenCV returned nothing)")
-        out.append(preprocess(bgr, spec, color="bgr").input[0])
-    return np.stack(out).astype(np.float32)
+    # BGR as decoded: preprocess reorders after resizing, on fewer pixels (see vision.preprocessing)
+    return np.stack([preprocess(load_image(p, "bgr"), spec, color="bgr").input[0] for p in paths])
 
 
 def load_dataset(spec: Any, model: Any = None, *, split: str = "test") -> tuple[np.ndarray, np.ndarray | None, str]:
@@ -90,7 +79,9 @@ def load_dataset(spec: Any, model: Any = None, *, split: str = "test") -> tuple[
             photos = list(sample_images().values())
             pre = spec if isinstance(spec, dict) else zoo.entry(text).preprocess
             return images(photos, pre, size), None, f"{len(photos)} bundled photos"
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        from ..vision.image import IMAGE_SUFFIXES, image_files
+
+        files = image_files(path)
         if not files:
             raise EvaluationError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {path}")
         pre = zoo.entry(model.name).preprocess if zoo.is_zoo_name(model.name) else {}
@@ -114,7 +105,7 @@ class EvalResult:
     agreement: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"schema": "edgekit.eval/1", **asdict(self)}
 
     def __str__(self) -> str:
         rows = [f"{self.model} on {self.dataset} ({self.n} samples, output '{self.output}')"]

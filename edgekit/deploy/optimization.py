@@ -15,6 +15,7 @@ QDQ groups -> ``QLinearConv``), ``all`` adds the hardware-specific NCHWc memory 
 from __future__ import annotations
 
 import collections
+import functools
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from .._errors import ConfigError
 
 LEVELS = ("disable", "basic", "extended", "all")
 _ORT_LEVEL = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
@@ -57,7 +60,7 @@ def save_optimized(model: Any, out: str | os.PathLike, level: str = "extended"):
     import onnxruntime as ort
 
     if level not in _ORT_LEVEL:
-        raise ValueError(f"level must be one of {tuple(_ORT_LEVEL)}, got {level!r}")
+        raise ConfigError(f"level must be one of {tuple(_ORT_LEVEL)}, got {level!r}")
     so = ort.SessionOptions()
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _ORT_LEVEL[level])
     so.optimized_model_filepath = str(out)
@@ -111,27 +114,26 @@ def fallback_ops(proto) -> dict[str, int]:
 
 
 def interleaved_p50(variants: dict[str, Any], *, feed: dict | None = None, rounds: int = 5, threads: int = 1,
-                    min_s: float = 0.3, options: dict[str, dict] | None = None) -> tuple[dict[str, list[float]], int]:
-    """p50 latency (ms) of each variant per round, blocks interleaved A,B,..,B,A,.. (order flips
-    each round so drift hits every side alike). Returns ``(p50s, suspect_blocks)``.
+                    min_s: float = 0.3, options: dict[str, dict] | None = None,
+                    seed: int | None = None) -> tuple[dict[str, list[float]], int]:
+    """p50 latency (ms) of each variant per round, blocks interleaved by edgekit's one rule
+    (:func:`edgekit.perf.interleave.schedule`). Returns ``(p50s, suspect_blocks)``.
 
     ``variants`` maps a label to a model; ``options`` (per label) adds :func:`edgekit.benchmark`
-    options such as ``optimization``. Each block is a short :func:`edgekit.benchmark` run."""
+    options such as ``optimization``. Each block is a short :func:`edgekit.benchmark` run in this
+    process: every variant is ONNX Runtime on the CPU, so no other runtime shares the process."""
     from ..perf.bench import benchmark, random_feed
+    from ..perf.interleave import block_budget, interleave
     from ..runtime.model import load
 
     labels = list(variants)
     if feed is None:
         feed = random_feed(load(variants[labels[0]], providers="cpu"))
-    p50s: dict[str, list[float]] = {k: [] for k in labels}
-    suspect = 0
-    for r in range(rounds):
-        for label in labels if r % 2 == 0 else labels[::-1]:
-            res = benchmark(variants[label], feed, threads=threads, min_runs=10, min_s=min_s, max_s=10 * min_s + 5,
-                            warmup_runs=3, warmup_s=min(0.1, min_s), **(options or {}).get(label, {}))
-            p50s[label].append(res.latency_ms["p50"])
-            suspect += bool(res.suspect.get("is_suspect"))
-    return p50s, suspect
+    blocks = {k: functools.partial(benchmark, variants[k], feed, threads=threads, **block_budget(min_s),
+                                   **(options or {}).get(k, {})) for k in labels}
+    results, _ = interleave(blocks, rounds=rounds, seed=seed)
+    p50s = {k: [r.latency_ms["p50"] for r in results[k]] for k in labels}
+    return p50s, sum(bool(r.suspect.get("is_suspect")) for rs in results.values() for r in rs)
 
 
 @dataclass

@@ -35,7 +35,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .._errors import EdgekitError, MissingExtraError
+from .._errors import MissingExtraError, QuantizationError
+from .calibration import calibration_reader, default_data
 from .optimization import _ops, executed_graph, fallback_ops, interleaved_p50, model_path, op_histogram
 
 METHODS, FORMATS = ("static", "dynamic", "fp16"), ("qdq", "qoperator")
@@ -43,10 +44,6 @@ TYPES = {"int8": "QInt8", "uint8": "QUInt8", "int16": "QInt16", "uint16": "QUInt
 CALIBRATIONS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile", "distribution": "Distribution"}
 DYNAMIC_CONV = ("dynamic quantization turns convolutions into ConvInteger, which ORT runs slower than fp32 on "
                 "most CPUs; use method='static'")
-
-
-class QuantizationError(EdgekitError, ValueError):
-    """Quantization options or data that cannot work, or ONNX Runtime's quantizer failed."""
 
 
 class QuantizationWarning(UserWarning):
@@ -59,42 +56,6 @@ def _choice(value: Any, table: dict[str, str], what: str, enum: Any) -> Any:
     if value not in table:
         raise QuantizationError(f"{what} must be one of {', '.join(table)} (or {enum.__name__}), got {value!r}")
     return getattr(enum, table[value])
-
-
-# --- data: calibration and evaluation sets -----------------------------------------------
-
-def default_data(model) -> Any:
-    """What to calibrate (and evaluate) a model on when nothing is given: digits for digits-shaped
-    inputs, else the bundled photos through the zoo model's own preprocess."""
-    from ..runtime import zoo
-
-    spec = model.inputs[0]
-    if tuple(spec.shape[1:]) == (1, 8, 8):
-        return "digits"
-    pre = zoo.entry(model.name).preprocess if zoo.is_zoo_name(model.name) else {}
-    if pre.get("mean") is not None:
-        return pre
-    raise QuantizationError(f"{model.name} needs calibration data: pass calibration_data= an array of inputs shaped "
-                            f"{spec}, a folder of images, 'digits', or a zoo name whose preprocess fits this model")
-
-
-class ArrayReader:
-    """An ``onnxruntime.quantization.CalibrationDataReader`` over an array, in batches."""
-
-    def __init__(self, name: str, x: np.ndarray, batch_size: int = 32):
-        # equal batches only: ORT's histogram calibrators (entropy, percentile) stack them, so the
-        # ragged last batch is dropped (at most batch_size - 1 samples)
-        batch_size = min(batch_size, len(x))
-        self.name, self.x, self.batch_size, self.i = name, x[:len(x) // batch_size * batch_size], batch_size, 0
-
-    def get_next(self) -> dict | None:
-        if self.i >= len(self.x):
-            return None
-        self.i += self.batch_size
-        return {self.name: self.x[self.i - self.batch_size:self.i]}
-
-    def rewind(self) -> None:
-        self.i = 0
 
 
 # --- traps ---------------------------------------------------------------------------------
@@ -246,7 +207,7 @@ def quantize(model: Any, out: str | os.PathLike | None = None, *, method: str = 
                                         "preprocess=False") from exc
             work = Path(tmp) / "preprocessed.onnx"
         if method == "static":
-            reader = _calibration_reader(calibration_data, fp32)
+            reader = calibration_reader(calibration_data, fp32)
             quant_format = {"qdq": QuantFormat.QDQ, "qoperator": QuantFormat.QOperator}[format]
             quantize_static(str(work), str(out), reader, quant_format=quant_format,
                             per_channel=per_channel, reduce_range=reduce_range, activation_type=act, weight_type=wt,
@@ -303,21 +264,6 @@ def _executed_or_explain(out: Path, method: str, weight_type: str):
                 else "try another weight_type/activation_type, or a newer onnxruntime")
         raise QuantizationError(f"{out} was written, but this onnxruntime ({ort.__version__}) has no CPU kernel "
                                 f"for its {found[1]} nodes: {hint}") from None
-
-
-def _calibration_reader(data: Any, model) -> Any:
-    """A CalibrationDataReader as given, or an :class:`ArrayReader` over the data (checked against the input)."""
-    from .evaluation import load_dataset
-
-    if hasattr(data, "get_next"):
-        return data
-    x = load_dataset(default_data(model) if data is None else data, model, split="train")[0]
-    spec = model.inputs[0]
-    if x.ndim != len(spec.shape) or any(isinstance(d, int) and d != n for d, n in zip(spec.shape[1:], x.shape[1:])):
-        raise QuantizationError(f"calibration data shaped {x.shape} does not fit input '{spec.name}' {spec} "
-                                "of the model: pass samples stacked on the first axis, preprocessed as for inference")
-    fixed = spec.shape[0]
-    return ArrayReader(spec.name, x, fixed if isinstance(fixed, int) else 32)
 
 
 def _latency(src: Path, out: Path, rounds: int, min_s: float) -> dict[str, Any]:

@@ -51,8 +51,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._errors import MissingExtraError
-from .lab import LabError
+from .._errors import AutotestError, MissingExtraError
 from .kernel import python_of
 
 DELIMITER = "AUTOTEST"
@@ -65,10 +64,6 @@ FILENAME = "autotests.yml"
 Executor = Callable[[str], Any]
 
 _REQUIRED = ("dispatch", "normalize", "check", "templates")
-
-
-class AutotestError(LabError):
-    """An AUTOTEST directive, or the autotests.yml it needs, that cannot be expanded."""
 
 
 def _default_templates() -> dict[str, Any]:

@@ -30,7 +30,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._errors import EdgekitError
+from .._errors import CgroupError
 
 ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpu", "devices")
@@ -39,10 +39,6 @@ V1_DEVICES_ALLOWED = ("c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9
 CPU_WEIGHT = 100  # v2 default: every submission gets an equal share, whatever threads it starts
 # the edgekit/ parent competes with the host's other tasks as one: give it the weight of a task per core
 PARENT_SHARES = 1024 * (os.cpu_count() or 1)
-
-
-class CgroupError(EdgekitError, RuntimeError):
-    """No cgroup to cap a submission's memory and processes: grading refuses to start."""
 
 
 def detect(root: Path = ROOT) -> str:

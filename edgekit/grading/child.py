@@ -195,9 +195,9 @@ def _scratch_fs(scratch: Path) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _zoo_cache() -> Path:  # asked for each student process: once per judge is enough
-    from .._paths import cache_dir
+    from .._paths import cache_root
 
-    return cache_dir()
+    return cache_root()
 
 
 @functools.lru_cache(maxsize=1)

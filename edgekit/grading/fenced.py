@@ -41,25 +41,11 @@ import tempfile
 import time
 from typing import Any, Callable
 
-from .._errors import EdgekitError
+from .._errors import FencedCallError
 from . import wire
 
 CLONE_NEWNET, CLONE_NEWUSER, PR_SET_PDEATHSIG = 0x40000000, 0x10000000, 1
 _CPU_SIGNAL = getattr(signal, "SIGXCPU", None)  # POSIX only, like fork and ``resource``
-
-
-class FencedCallError(EdgekitError, RuntimeError):
-    """A fenced call did not return a value (defined here, not in ``edgekit/_errors.py``, like
-    :class:`~edgekit.grading.lab.LabError`: only grading raises it).
-
-    ``reason`` is one of ``"timeout"``, ``"cpu"``, ``"memory"``, ``"crashed"``, ``"raised"``,
-    ``"reply"`` (the child sent something that is not data) or ``"unsupported"`` (no fork here);
-    ``error`` is ``(exception type name, message)`` when the function raised.
-    """
-
-    def __init__(self, message: str, reason: str, error: tuple[str, str] | None = None):
-        super().__init__(message)
-        self.reason, self.error = reason, error
 
 
 def fenced_call(fn: Callable[..., Any], *args: Any, wall_s: float, cpu_s: float | None = None,

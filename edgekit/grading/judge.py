@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._io import file_sha256
 from . import wire
 from .lab import Limits
 from .cleanup import remove_tree
@@ -50,16 +51,12 @@ class Task:
     notes: list[str] = field(default_factory=list)  # from the batch: files ignored in the submission folder
 
 
-def sha256_file(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def submission_hash(path: str | Path) -> str:
     """sha256 of a submission, or of its refusal (a symlink is never followed)."""
     p = Path(path)
     if p.is_symlink() or not p.is_file() or p.stat().st_size > MAX_NOTEBOOK_BYTES:
         return hashlib.sha256(f"not-a-notebook:{p.is_symlink()}:{os.readlink(p) if p.is_symlink() else ''}".encode()).hexdigest()
-    return sha256_file(p)
+    return file_sha256(p)
 
 
 def check_submission_file(path: str | Path) -> None:

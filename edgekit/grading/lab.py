@@ -216,8 +216,3 @@ def _support_files(notebook: Path) -> list[str]:
             break
         found.append(rel.as_posix())
     return found
-
-
-if __name__ == "__main__":  # pragma: no cover - `python -m edgekit.grading.lab LAB` prints a summary
-    lab = load_lab(sys.argv[1])
-    print(lab.id, lab.title, [(q.id, q.points) for q in lab.questions], len(lab.cases()), "cases")

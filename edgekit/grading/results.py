@@ -17,17 +17,10 @@ import csv
 import html
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
+from .._io import atomic_write
 
 HIDDEN_FAILED = "failed (a hidden test: its inputs and expected values are not shown)"
 

@@ -1,8 +1,8 @@
 """``edgekit.benchmark``: timing an ONNX model the way a careful researcher would.
 
-The loop rule follows TFLite's benchmark_model: warm up for at least ``warmup_runs`` runs AND
-``warmup_s`` seconds, then measure until at least ``min_runs`` runs AND ``min_s`` seconds have
-passed, stopping at ``max_s`` or ``max_runs`` whatever happens. Cold start (session creation and the first
+The timing loop (TFLite's benchmark_model rule: warm-up and measured phases each bounded by runs
+AND seconds, capped by ``max_s``/``max_runs``) lives in :mod:`edgekit.perf.loop` and times any
+callable (:func:`time_call`); :func:`benchmark` loads the model and hands it its ``run``. Cold start (session creation and the first
 inference) is reported apart from warm latency. Every sample is kept, with the device
 fingerprint, versions, model sha256, the full configuration, memory, CPU time, and what a
 background sampler saw (frequency, temperature, CPU pressure) — a contaminated run is flagged.
@@ -18,14 +18,16 @@ True
 from __future__ import annotations
 
 import platform
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from .stats import summarize
+from .._errors import ConfigError
+from .._io import file_sha256
+from .loop import run_loop
 
 SCHEMA_VERSION = 1
 MODES = ("latency", "throughput")
@@ -52,14 +54,27 @@ class BenchConfig:
     sample_interval_s: float = 0.1
 
     def label(self) -> str:
-        parts = [f"threads={self.threads or 'default'}", f"opt={self.optimization}"]
-        if self.spin_wait is not None:
-            parts.append(f"spin={'on' if self.spin_wait else 'off'}")
-        if self.batch_size != 1:
-            parts.append(f"batch={self.batch_size}")
-        if self.mode == "throughput":
-            parts.append(f"throughput x{self.concurrency}/{self.sessions}s")
-        return " ".join(parts)
+        return config_label(asdict(self))
+
+
+def config_label(cfg: dict) -> str:
+    """The one short label of a configuration (a :class:`BenchConfig` or a result's ``config``
+    dict), e.g. ``threads=2 cpu opt=all batch=1 spin=off``; a set of results is named by
+    :func:`edgekit.perf.comparison.labels`.
+
+    >>> config_label({"threads": None, "providers": "cpu", "optimization": "all", "batch_size": 1})
+    'threads=default cpu opt=all batch=1'
+    """
+    providers = cfg.get("providers")
+    threads = cfg.get("threads", "?")
+    parts = [f"threads={'default' if threads is None else threads}",
+             "+".join(map(str, providers)) if isinstance(providers, (list, tuple)) else str(providers),
+             f"opt={cfg.get('optimization', '?')}", f"batch={cfg.get('batch_size', '?')}"]
+    if cfg.get("spin_wait") is not None:
+        parts.append(f"spin={'on' if cfg['spin_wait'] else 'off'}")
+    if cfg.get("mode") == "throughput":
+        parts.append(f"throughput x{cfg.get('concurrency')}/{cfg.get('sessions', 1)}s")
+    return " ".join(parts)
 
 
 @dataclass
@@ -109,86 +124,6 @@ def random_feed(model, batch_size: int = 1, seed: int = 0) -> dict[str, np.ndarr
     return feed
 
 
-class _RssPeak:
-    """Polls this process's resident memory in a thread; ``peak`` is the highest seen."""
-
-    def __init__(self, interval_s: float = 0.05):
-        import psutil
-
-        self._proc, self._interval, self._stop = psutil.Process(), interval_s, threading.Event()
-        self.peak = self._proc.memory_info().rss
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self):
-        while not self._stop.wait(self._interval):
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
-
-
-def _measure_latency(call: Callable[[], Any], cfg: BenchConfig, tick: Callable[[int], None]) -> tuple[list[float], float]:
-    clock = time.perf_counter
-    start = clock()
-    n = 0
-    while n < cfg.warmup_runs or clock() - start < cfg.warmup_s:
-        call()
-        n += 1
-        if clock() - start > cfg.max_s:
-            break
-    samples: list[float] = []
-    append = samples.append
-    start = clock()
-    t = start
-    while len(samples) < cfg.min_runs or t - start < cfg.min_s:
-        t = clock()
-        call()
-        append(clock() - t)
-        if t - start > cfg.max_s or len(samples) >= cfg.max_runs:
-            break
-        if not len(samples) & 255:
-            tick(len(samples))
-    return samples, clock() - start
-
-
-def _measure_throughput(calls: list[Callable[[], Any]], cfg: BenchConfig, tick) -> tuple[list[float], float]:
-    """``cfg.concurrency`` threads call in parallel (ONNX Runtime releases the GIL in run())."""
-    for call in calls:  # warm every session
-        for _ in range(max(1, cfg.warmup_runs // len(calls))):
-            call()
-    stop = threading.Event()
-    per_thread: list[list[float]] = [[] for _ in range(cfg.concurrency)]
-
-    def worker(i):
-        call, out, clock = calls[i % len(calls)], per_thread[i], time.perf_counter
-        while not stop.is_set():
-            t = clock()
-            call()
-            out.append(clock() - t)
-
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(cfg.concurrency)]
-    start = time.perf_counter()
-    for th in threads:
-        th.start()
-    while True:
-        elapsed = time.perf_counter() - start
-        done = sum(map(len, per_thread))
-        tick(done)
-        if (done >= cfg.min_runs and elapsed >= cfg.min_s) or elapsed >= cfg.max_s:
-            break
-        time.sleep(0.01)
-    stop.set()
-    for th in threads:
-        th.join()
-    return [s for out in per_thread for s in out], time.perf_counter() - start
-
-
 def benchmark(model, feed: dict | None = None, *, progress: bool = False, **options) -> BenchResult:
     """Benchmark a zoo name or ``.onnx`` path (fresh sessions, so cold start is measured).
 
@@ -197,13 +132,10 @@ def benchmark(model, feed: dict | None = None, *, progress: bool = False, **opti
     """
     import psutil
 
-    from ..runtime import zoo
     from ..runtime.device import device_info
     from ..runtime.model import load
 
-    cfg = BenchConfig(**options)
-    if cfg.mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {cfg.mode!r}")
+    cfg = _config(options)
     proc = psutil.Process()
     rss0 = proc.memory_info().rss
     t0 = time.perf_counter()
@@ -218,119 +150,59 @@ def benchmark(model, feed: dict | None = None, *, progress: bool = False, **opti
 
     models = [m] + [load(model, **load_kw) for _ in range(cfg.sessions - 1)] if cfg.mode == "throughput" else [m]
     calls = [lambda r=x._run, names=x._output_names: r(names, feed, None) for x in models]
+    timed = run_loop(calls, cfg, label=f"{m.name} {cfg.label()}", progress=progress)
+    timed["memory"]["session_rss_increment_bytes"] = rss_session
 
-    sampler, energy = _optional_sampler(cfg.sample_interval_s), _optional_energy()
-    with _progress(progress, f"{m.name} {cfg.label()}", cfg.min_runs) as tick, _RssPeak() as rss:
-        if sampler:
-            sampler.__enter__()
-        if energy:
-            energy.start()
-        cpu0 = time.process_time()  # CPU seconds of all threads of this process
-        try:
-            if cfg.mode == "latency":
-                samples, total = _measure_latency(calls[0], cfg, tick)
-            else:
-                samples, total = _measure_throughput(calls, cfg, tick)
-        finally:
-            cpu_s = time.process_time() - cpu0
-            reading = energy.stop() if energy else None
-            if sampler:
-                sampler.__exit__(None, None, None)
-    ms = [s * 1e3 for s in samples]
+    return BenchResult(
+        model=m.name,
+        model_sha256=file_sha256(m.path),
+        config=cfg,
+        cold_start_ms={"session_ms": session_ms, "first_run_ms": first_ms},
+        **timed,
+        device=device_info().to_dict(),
+        environment=_environment(providers=m.providers,
+                                 provider_reason=m.provider_choice.reason if m.provider_choice else None),
+    )
+
+
+def time_call(fn: Callable[[], Any], *, name: str | None = None, progress: bool = False, **options) -> BenchResult:
+    """Time any callable with the loop :func:`benchmark` uses (the "system under test" is ``fn``).
+
+    Options are the loop's :class:`BenchConfig` fields (``min_runs``, ``min_s``, ``mode``,
+    ``concurrency``, ``batch_size`` for inferences per call...); the model-loading fields
+    (``threads``, ``providers``, ``optimization``, ``spin_wait``, ``sessions``) describe nothing
+    here. The first call is the cold start (``session_ms`` is 0: there is no session), and
+    ``model_sha256`` is empty.
+
+    >>> r = time_call(lambda: sum(range(100)), name="sum", min_runs=20, min_s=0.01, warmup_s=0.0)
+    >>> r.model, r.latency_ms["n"] >= 20, r.throughput_ips > 0
+    ('sum', True, True)
+    """
+    from ..runtime.device import device_info
+
+    cfg = _config(options)
+    t0 = time.perf_counter()
+    fn()
+    first_ms = (time.perf_counter() - t0) * 1e3
+    label = name or getattr(fn, "__qualname__", None) or repr(fn)
+    return BenchResult(
+        model=label, model_sha256="", config=cfg, cold_start_ms={"session_ms": 0.0, "first_run_ms": first_ms},
+        **run_loop([fn], cfg, label=label, progress=progress),
+        device=device_info().to_dict(), environment=_environment(),
+    )
+
+
+def _config(options: dict) -> BenchConfig:
+    cfg = BenchConfig(**options)
+    if cfg.mode not in MODES:
+        raise ConfigError(f"mode must be one of {MODES}, got {cfg.mode!r}")
+    return cfg
+
+
+def _environment(**runtime) -> dict[str, Any]:
     import onnxruntime as ort
 
     from .._version import __version__
 
-    return BenchResult(
-        model=m.name,
-        model_sha256=zoo.file_sha256(m.path),
-        config=cfg,
-        cold_start_ms={"session_ms": session_ms, "first_run_ms": first_ms},
-        latency_ms=summarize(ms),
-        throughput_ips=len(ms) * cfg.batch_size / total,
-        samples_ms=ms,
-        memory={"peak_rss_bytes": rss.peak, "session_rss_increment_bytes": rss_session},
-        cpu_s_per_inference=cpu_s / max(1, len(ms)),
-        sampler=_sampler_record(sampler),
-        suspect=_assess(sampler),
-        energy=_energy_record(energy, reading, len(ms) * cfg.batch_size),
-        device=device_info().to_dict(),
-        environment={"edgekit": __version__, "onnxruntime": ort.__version__, "providers": m.providers,
-                     "provider_reason": m.provider_choice.reason if m.provider_choice else None,
-                     "python": platform.python_version(), "machine": platform.machine()},
-    )
-
-
-# --- optional pieces: background sampler and energy meter --------------------------------
-
-def _optional_sampler(interval_s: float):
-    try:
-        from .sampler import Sampler
-    except ImportError:
-        return None
-    return Sampler(interval_s=interval_s)
-
-
-def _sampler_record(sampler) -> dict:
-    if sampler is None:
-        return {}
-    return {"interval_s": sampler.interval_s, "samples": list(sampler.samples), "summary": sampler.summary()}
-
-
-def _assess(sampler) -> dict:
-    if sampler is None:
-        return {"is_suspect": False, "reasons": [], "notes": ["no background sampler"]}
-    from .sampler import assess
-
-    a = assess(sampler.samples)
-    return {"is_suspect": a.is_suspect, "reasons": list(a.reasons), "notes": list(getattr(a, "notes", []))}
-
-
-def _optional_energy():
-    try:
-        from .energy import EnergyMeter
-    except ImportError:
-        return None
-    meter = EnergyMeter()
-    return meter if meter.available else _Unavailable(meter.detail)
-
-
-class _Unavailable:
-    def __init__(self, detail):
-        self.detail, self.available = detail, False
-
-    def start(self):
-        pass
-
-    def stop(self):
-        return None
-
-
-def _energy_record(meter, reading, inferences: int) -> dict:
-    if meter is None:
-        return {"available": False, "detail": "no energy reader"}
-    if reading is None:
-        return {"available": False, "detail": f"not available on this device: {meter.detail}"}
-    return {"available": True, "source": reading.source, "joules": reading.joules, "seconds": reading.seconds,
-            "joules_per_inference": reading.joules / max(1, inferences)}
-
-
-class _progress:
-    """A rich progress bar on a terminal when asked; a no-op ``tick`` otherwise."""
-
-    def __init__(self, enabled: bool, label: str, total: int):
-        self.enabled, self.label, self.total, self.bar = enabled, label, total, None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import Progress
-
-        self.bar = Progress(transient=True)
-        self.bar.start()
-        task = self.bar.add_task(self.label, total=self.total)
-        return lambda n: self.bar.update(task, completed=min(n, self.total))
-
-    def __exit__(self, *exc):
-        if self.bar:
-            self.bar.stop()
+    return {"edgekit": __version__, "onnxruntime": ort.__version__, **runtime,
+            "python": platform.python_version(), "machine": platform.machine()}

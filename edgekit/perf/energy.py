@@ -12,7 +12,8 @@ jetson-ina3221     /sys/bus/i2c/drivers/ina3221/*/hwmon/hwmon*/ VDD_IN rail     
 rpi5-pmic          ``vcgencmd pmic_read_adc`` (sum of V·A over the PMIC rails)  sampled (V·A)
 =================  ===========================================================  ==============
 
-Counters are read at start and stop; power sources are sampled in a background thread and
+Counters are read at start and stop; power sources are sampled in a background thread (a
+:class:`~edgekit.perf.monitor.Monitor`) and
 integrated with the trapezoid rule, so short runs need ``interval_s`` well below their length.
 
 >>> m = EnergyMeter(root="/nonexistent")
@@ -26,13 +27,14 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .._errors import ConfigError
 from .._sysfs import listdir
+from .monitor import Monitor
 
 SOURCES = ("rapl", "hwmon-energy", "hwmon-power", "jetson-ina3221", "rpi5-pmic")
 
@@ -55,7 +57,7 @@ def joules_per_inference(reading: EnergyReading, n: int) -> float:
     0.005
     """
     if n <= 0:
-        raise ValueError(f"n must be the number of inferences run (>= 1), got {n}")
+        raise ConfigError(f"n must be the number of inferences run (>= 1), got {n}")
     return reading.joules / n
 
 
@@ -95,8 +97,8 @@ class EnergyMeter:
         self.detail = ""
         self._wrap_j: dict[str, float] = {}
         self._probe(run)
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._monitor: Monitor | None = None
+        self.reading: EnergyReading | None = None
         self.trace: list[tuple[float, float]] = []  # (seconds, watts) for sampled sources
         self._t0: float | None = None
 
@@ -192,6 +194,27 @@ class EnergyMeter:
 
     # ---------------------------------------------------------------- measuring
     def start(self) -> "EnergyMeter":
+        """Start measuring; a sampled source gets a thread of its own (a benchmark instead polls
+        this probe from its one :class:`~edgekit.perf.monitor.Monitor`)."""
+        if self._counter is not None:
+            self.begin()
+        else:
+            self._monitor = Monitor(self, period_s=self.interval_s, name="edgekit-energy").start()
+        return self
+
+    def stop(self) -> EnergyReading:
+        """Joules since ``start()``; for sampled sources, over the first to the last sample."""
+        if self._t0 is None:
+            raise RuntimeError("the meter was not started — call start() before stop()")
+        if self._monitor is not None:
+            self._monitor.stop()  # ends this probe
+            self._monitor = None
+        else:
+            self.end()
+        return self.reading
+
+    # the probe protocol of edgekit.perf.monitor: begin, poll every interval, end
+    def begin(self) -> None:
         if not self.available:
             raise RuntimeError(f"energy is not available on this device: {self.detail}")
         self._t0 = self._clock()
@@ -200,15 +223,13 @@ class EnergyMeter:
             self._start = self._counter()
         else:
             self.sample()
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="edgekit-energy", daemon=True)
-            self._thread.start()
-        return self
 
-    def stop(self) -> EnergyReading:
-        """Joules since ``start()``; for sampled sources, over the first to the last sample."""
-        if self._t0 is None:
-            raise RuntimeError("the meter was not started — call start() before stop()")
+    def poll(self) -> None:
+        if self._power is not None:  # counters are read at begin and end only
+            self.sample()
+
+    def end(self) -> None:
+        """Set ``reading``: the joules since ``begin``."""
         if self._counter is not None:
             seconds, self._t0 = self._clock() - self._t0, None
             end = self._counter()
@@ -218,23 +239,16 @@ class EnergyMeter:
                 if delta < 0:  # the counter wrapped past max_energy_range_uj
                     delta += self._wrap_j.get(key, 0.0)
                 joules += delta
-            return EnergyReading(joules, seconds, self.source)
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
-            self._thread = None
+            self.reading = EnergyReading(joules, seconds, self.source)
+            return
         self.sample()
         self._t0 = None
         span = self.trace[-1][0] - self.trace[0][0]  # the integral covers exactly this span
-        return EnergyReading(_trapezoid(self.trace), span, self.source)
+        self.reading = EnergyReading(_trapezoid(self.trace), span, self.source)
 
     def sample(self) -> None:
-        """Read the power once (sampled sources); the thread calls this every ``interval_s``."""
+        """Read the power once (sampled sources); the monitor calls this every ``interval_s``."""
         self.trace.append((self._clock() - self._t0, self._power()))
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.sample()
 
 
 def _trapezoid(trace: list[tuple[float, float]]) -> float:

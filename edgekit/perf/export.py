@@ -16,6 +16,8 @@ import csv
 from pathlib import Path
 from typing import IO, Any, Sequence
 
+from .bench import config_label
+
 FIELDS = ("model", "threads", "providers", "optimization", "batch_size", "n", "min", "mean", "std",
           "p50", "p50_ci_lo", "p50_ci_hi", "p90", "p95", "p99", "throughput_ips", "session_ms",
           "first_run_ms", "peak_rss_bytes", "cpu_s_per_inference", "joules_per_inference", "suspect",
@@ -64,18 +66,6 @@ def to_csv(results: Sequence[Any], path_or_file: str | Path | IO[str]) -> None:
     writer.writerows(row(r) for r in results)
 
 
-def config_text(cfg: dict) -> str:
-    """A short label of a result's configuration, e.g. ``threads=2 cpu opt=all batch=1 spin=off``."""
-    providers = cfg.get("providers")
-    parts = [f"threads={cfg.get('threads', '?')}", "+".join(map(str, providers)) if isinstance(providers, (list, tuple))
-             else str(providers), f"opt={cfg.get('optimization', '?')}", f"batch={cfg.get('batch_size', '?')}"]
-    if cfg.get("spin_wait") is not None:
-        parts.append(f"spin={'on' if cfg['spin_wait'] else 'off'}")
-    if cfg.get("mode") == "throughput":
-        parts.append(f"throughput x{cfg.get('concurrency')}")
-    return " ".join(parts)
-
-
 def results_table(results: Sequence[Any]):
     """A compact rich Table: model, config, p50 [95% CI], p90, p99, inferences/s, suspect mark."""
     from rich.table import Table
@@ -90,6 +80,6 @@ def results_table(results: Sequence[Any]):
         p50 = f"{lat['p50']:.3f}" + (f" [{ci[0]:.3f}-{ci[1]:.3f}]" if ci else "") if "p50" in lat else "-"
         fmt = lambda v, spec=".3f": "-" if v is None else format(v, spec)  # noqa: E731
         mark = "[red]![/]" if _get(r, "suspect", "is_suspect") else ""
-        t.add_row(str(r.get("model", "?")), config_text(r.get("config") or {}), p50, fmt(lat.get("p90")),
+        t.add_row(str(r.get("model", "?")), config_label(r.get("config") or {}), p50, fmt(lat.get("p90")),
                   fmt(lat.get("p99")), fmt(r.get("throughput_ips"), ".1f"), mark)
     return t

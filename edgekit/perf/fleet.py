@@ -28,14 +28,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .._errors import EdgekitError
+from .._errors import FleetError
 from .suite import job_file, jobs, load_suite, write_json
 
 FAILED = ("lost", "error", "not-run")
-
-
-class FleetError(EdgekitError, ValueError):
-    """No board matches, or the fleet run was asked for without a scheduler."""
 
 
 @dataclass
@@ -248,34 +244,3 @@ def _why(fut) -> str:
         return "cancelled"
     exc = fut.exception()
     return f"{type(exc).__name__}: {exc}".strip()[:500]
-
-
-def cli_run(suite: str, out: Path, scheduler: str | None, on: list[str] | None, *, force: bool = False) -> int:
-    """``edgekit bench --suite S --scheduler ADDR [--on LABELS]``: progress lines and a summary table."""
-    from rich.console import Console
-    from rich.table import Table
-
-    if not scheduler:
-        raise FleetError("--on picks boards of a dask cluster: add --scheduler tcp://HOST:8786 "
-                         "(or leave out --on to run the suite on this machine)")
-    console = Console()
-    colours = {"done": "green", "skipped": "dim", "lost": "red", "error": "red", "not-run": "yellow"}
-    t0 = time.perf_counter()
-
-    def show(job: Job) -> None:
-        secs = f" ({job.seconds:.1f} s)" if job.seconds is not None else ""
-        console.print(f"[{colours[job.status]}]{job.status:>7}[/]  {job.board:<16} {Path(job.file).name}"
-                      f"{secs}  {job.message}", highlight=False, soft_wrap=True)
-
-    run = run_fleet(suite, out, scheduler, on, force=force, on_event=show)
-    table = Table(title=f"fleet run in {time.perf_counter() - t0:.1f} s -> {out}", title_justify="left")
-    for col in ("board", "worker", "host", *colours):
-        table.add_column(col)
-    for b in run.boards:
-        n = run.counts(b.folder)
-        table.add_row(b.folder, b.worker, b.host, *(str(n.get(s, 0)) for s in colours))
-    console.print(table)
-    if not run.ok:
-        console.print("some benchmarks did not finish (see fleet.json); run the same command again to retry them",
-                      soft_wrap=True)
-    return 0 if run.ok else 1

@@ -1,26 +1,42 @@
-"""A/B benchmarking done right: two configurations, interleaved, each block in its own process.
+"""Interleaved timing: the one rule for comparing configurations or models, block by block.
 
-Drift (thermals, a background job starting) hits both sides alike when the blocks alternate
-in a random order, and each block runs in a fresh process, never two runtimes in one process
-(that distorts the numbers: an ORT 2-thread p50 went 4.4 -> 15.9 ms with another runtime's
-sessions in the same process). The samples of each side are pooled and compared with a
-bootstrap CI of the ratio of medians (:mod:`edgekit.perf.comparison`).
+Drift (thermals, a background job starting, a frequency governor) hits every side alike only if
+the sides take turns. The rule, for :func:`run_ab` (configurations, a process per block) and
+:func:`edgekit.deploy.optimization.interleaved_p50` (models, in-process) alike, is
+:func:`schedule`: rounds come in pairs, the first of a pair runs the sides in a seeded random order
+and the second in the mirror of it (A B | B A). The mirror cancels a drift that is linear over the
+pair exactly (each side sits once early and once late), which alternation alone does only for two
+sides; the random first order keeps a periodic disturbance from lining up with a fixed position.
+Every block has the same budget (:func:`block_budget`). Where a block runs is the caller's: a fresh
+process whenever the sides may load different runtimes or providers (never two runtimes in one
+process: an ORT 2-thread p50 went 4.4 -> 15.9 ms with another runtime's sessions beside it), in
+this process when every side is ONNX Runtime on the CPU. The samples of each side are pooled and
+compared with a bootstrap CI of the ratio of medians (:mod:`edgekit.perf.comparison`).
 
 >>> parse_config("threads=2,spin=off,opt=basic,batch=4")
 {'threads': 2, 'spin_wait': False, 'optimization': 'basic', 'batch_size': 4}
+>>> schedule(["A", "B"], rounds=4, seed=1)
+[['A', 'B'], ['B', 'A'], ['B', 'A'], ['A', 'B']]
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import random
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from .._errors import ConfigError
 from .stats import summarize
+
+T = TypeVar("T")
 
 KEYS = {"threads": ("threads", int), "opt": ("optimization", str), "optimization": ("optimization", str),
         "spin": ("spin_wait", lambda v: v in ("on", "1", "true")), "batch": ("batch_size", int),
@@ -33,9 +49,12 @@ def parse_config(text: str) -> dict:
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")
         if not sep or key not in KEYS:
-            raise ValueError(f"A/B config {text!r}: expected key=value pairs with keys {sorted(KEYS)}, got {part!r}")
+            raise ConfigError(f"A/B config {text!r}: expected key=value pairs with keys {sorted(KEYS)}, got {part!r}")
         name, conv = KEYS[key]
-        out[name] = conv(value)
+        try:
+            out[name] = conv(value)
+        except ValueError:
+            raise ConfigError(f"A/B config {text!r}: {key} takes an integer, got {value!r}") from None
     return out
 
 
@@ -62,26 +81,51 @@ class ABResult:
     comparison: object
 
 
+def schedule(sides: Sequence[str], rounds: int, seed: int | None = None) -> list[list[str]]:
+    """The order of the blocks, round by round (see the module docstring for why)."""
+    rng, out = random.Random(seed), []
+    for r in range(rounds):
+        if r % 2:
+            out.append(out[-1][::-1])
+        else:
+            out.append(rng.sample(list(sides), len(sides)))
+    return out
+
+
+def block_budget(block_s: float) -> dict:
+    """:class:`~edgekit.perf.bench.BenchConfig` budget of one block: at least 10 runs and ``block_s``."""
+    return {"min_runs": 10, "min_s": block_s, "max_s": 4 * block_s + 5, "warmup_s": min(0.1, block_s)}
+
+
+def interleave(blocks: dict[str, Callable[[], T]], *, rounds: int, seed: int | None = None) -> tuple[dict[str, list[T]], list[str]]:
+    """Run one block of each side per round in :func:`schedule` order; return each side's block
+    results (in order) and the sides in the order they ran."""
+    results: dict[str, list[T]] = {side: [] for side in blocks}
+    order = [side for rnd in schedule(list(blocks), rounds, seed) for side in rnd]
+    for side in order:
+        results[side].append(blocks[side]())
+    return results, order
+
+
 def run_ab(model: str, config_a: str, config_b: str, *, rounds: int = 6, block_s: float = 1.0, seed: int | None = None) -> ABResult:
-    """Run ``rounds`` blocks of each configuration in random order, one process per block."""
+    """Run ``rounds`` blocks of each configuration in :func:`schedule` order, one process per block."""
     cfgs = {"A": parse_config(config_a), "B": parse_config(config_b)}
     labels = {"A": config_a, "B": config_b}
-    pooled: dict[str, list[dict]] = {"A": [], "B": []}
-    rng = random.Random(seed)
-    order = []
+    budget = [arg for k, v in block_budget(block_s).items() for arg in (f"--{k.replace('_', '-')}", str(v))]
+    count = itertools.count()
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(rounds):
-            pair = ["A", "B"]
-            rng.shuffle(pair)
-            for side in pair:
-                out = Path(tmp) / f"{r}{side}.json"
-                cmd = [sys.executable, "-m", "edgekit", "bench", model, *_cli_args(cfgs[side]),
-                       "--min-runs", "10", "--min-s", str(block_s), "--max-s", str(4 * block_s + 5), "--json", str(out)]
-                proc = subprocess.run(cmd, capture_output=True, text=True)
-                if proc.returncode != 0:
-                    raise RuntimeError(f"A/B block {side} failed: {proc.stderr.strip()[-500:]}")
-                pooled[side].append(json.loads(out.read_text()))
-                order.append(side)
+        def block(side: str) -> dict:
+            out = Path(tmp) / f"{next(count)}{side}.json"
+            cmd = [sys.executable, "-m", "edgekit", "bench", model, *_cli_args(cfgs[side]), *budget, "--json", str(out)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                why = proc.stderr.strip()[-500:]
+                if proc.returncode == 2 and why.startswith("edgekit: error: "):  # the model or a value in the config
+                    raise ConfigError(f"A/B block {side} ({labels[side]}): {why.removeprefix('edgekit: error: ')}")
+                raise RuntimeError(f"A/B block {side} failed: {why}")
+            return json.loads(out.read_text())
+
+        pooled, order = interleave({side: functools.partial(block, side) for side in cfgs}, rounds=rounds, seed=seed)
     merged = {side: _merge(pooled[side], labels[side]) for side in pooled}
     from .comparison import compare
 

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._errors import ConfigError, ResultError
+
 SCHEMA_VERSION = 1
 _EXPECTED = "an ONNX Runtime profile JSON (a list of events with cat/name/dur, from session.end_profiling())"
 
@@ -107,7 +109,7 @@ def _load_events(trace) -> list[dict]:
         try:
             events = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: expected {_EXPECTED}, but it could not be read as JSON ({exc})") from None
+            raise ResultError(f"{path}: expected {_EXPECTED}, but it could not be read as JSON ({exc})") from None
     else:
         events = trace
     if isinstance(events, dict) and "traceEvents" in events:  # the other Chrome-trace layout
@@ -117,7 +119,7 @@ def _load_events(trace) -> list[dict]:
     if not ok:
         got = type(events).__name__ if not isinstance(events, list) else (
             f"a list of {len(events)} items, first {str(events[0])[:80]!r}" if events else "an empty list")
-        raise ValueError(f"expected {_EXPECTED}; got {got}")
+        raise ResultError(f"expected {_EXPECTED}; got {got}")
     return events
 
 
@@ -135,7 +137,7 @@ def parse_trace(trace, skip_runs: int = 0, *, model: str = "model") -> ProfileRe
     events = _load_events(trace)
     runs = sorted((e for e in events if e["cat"] == "Session" and e["name"] == "model_run"), key=lambda e: e["ts"])
     if len(runs) <= skip_runs:
-        raise ValueError(f"the trace has {len(runs)} model_run events but skip_runs={skip_runs}; "
+        raise ConfigError(f"the trace has {len(runs)} model_run events but skip_runs={skip_runs}; "
                          "run the session more times before end_profiling(), or skip fewer runs")
     starts = [r["ts"] for r in runs]
     per_node: dict[str, dict] = {}  # insertion order = execution order of the first measured run
@@ -202,7 +204,7 @@ def profile(model, *, runs: int = 20, warmup: int = 3, threads: int | None = Non
     from ..runtime.model import load
 
     if not isinstance(runs, int) or runs < 1 or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"runs must be an int >= 1 and warmup an int >= 0, got runs={runs!r}, warmup={warmup!r}")
+        raise ConfigError(f"runs must be an int >= 1 and warmup an int >= 0, got runs={runs!r}, warmup={warmup!r}")
     with tempfile.TemporaryDirectory(prefix="edgekit-profile-") as tmp:
         so = ort.SessionOptions()
         so.enable_profiling = True
@@ -220,39 +222,3 @@ def profile(model, *, runs: int = 20, warmup: int = 3, threads: int | None = Non
     result.environment = {"onnxruntime": ort.__version__, "providers": m.providers, "threads": threads,
                           "optimization": optimization, "path": str(m.path)}
     return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``edgekit profile MODEL [--runs N] [--threads T] [--optimization L] [--json OUT] [--top K] [--trace OUT]``."""
-    import argparse
-
-    from ..runtime.model import OPTIMIZATION_LEVELS
-
-    p = argparse.ArgumentParser(prog="edgekit profile", description="Per-node and per-op-type time from "
-                                "ONNX Runtime's profiler.")
-    p.add_argument("model", help="zoo name or .onnx path")
-    p.add_argument("--runs", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--optimization", default="all", choices=OPTIMIZATION_LEVELS)
-    p.add_argument("--providers", default="cpu")
-    p.add_argument("--json", dest="json_out", default=None, help="write the ProfileResult as JSON here")
-    p.add_argument("--top", type=int, default=15, help="how many nodes to list")
-    p.add_argument("--trace", default=None, help="keep ONNX Runtime's raw trace here")
-    a = p.parse_args(argv)
-    from rich.console import Console
-
-    r = profile(a.model, runs=a.runs, warmup=a.warmup, threads=a.threads, providers=a.providers,
-                optimization=a.optimization, keep_trace=a.trace)
-    console = Console()
-    console.print(r.table(top=a.top))
-    console.print(f"model_run median {r.model_run_us:.1f} us; kernels are {r.node_time_fraction:.0%} of it; "
-                  f"kernels: {', '.join(k + ' (' + '/'.join(v) + ')' for k, v in r.kernels.items())}", markup=False)
-    if a.json_out:
-        Path(a.json_out).write_text(json.dumps(r.to_dict(), indent=2))
-        console.print(f"wrote {a.json_out}", markup=False)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -12,21 +12,19 @@ PosixPath('report.html')
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import io
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._errors import EdgekitError
+from .._errors import ResultError
 from .._extras import require
-from .comparison import device_names, load_results
-from .export import config_text
+from .bench import config_label
+from .comparison import device_names, labels
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
 table{border-collapse:collapse;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
@@ -46,13 +44,6 @@ def _png_uri(plt, fig) -> str:
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)  # pyplot keeps every open figure alive otherwise
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _label(r: dict) -> str:
-    cfg = r.get("config") or {}
-    t = cfg.get("threads")
-    at = f" @{r['_device']}" if r.get("_device") else ""  # set when the results span several devices
-    return f"{r.get('model', '?')} ({'default' if t is None else t} thread{'' if t == 1 else 's'}){at}"
 
 
 def _device_text(r: dict) -> str:
@@ -81,7 +72,7 @@ def _summary_table(results: list[dict]) -> str:
         ci = lat.get("p50_ci")
         p50 = f"{lat.get('p50', float('nan')):.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
         reasons = _suspect_reasons(r)
-        cells = [(r.get("model", "?"), "l"), (config_text(r.get("config") or {}), "l"), (p50, ""),
+        cells = [(r.get("model", "?"), "l"), (config_label(r.get("config") or {}), "l"), (p50, ""),
                  (f"{lat.get('p90', float('nan')):.3f}", ""), (f"{lat.get('p99', float('nan')):.3f}", ""),
                  (f"{r.get('throughput_ips', float('nan')):.1f}", ""),
                  (f"{cold.get('session_ms', float('nan')):.1f} + {cold.get('first_run_ms', float('nan')):.2f}", ""),
@@ -100,7 +91,7 @@ def _histogram(plt, results: list[dict]) -> str:
     bins = np.linspace(lo, max(hi, lo + 1e-3), 60)  # identical samples still get a bin width
     for r in results:
         ax.hist(np.clip(r["samples_ms"], None, hi), bins=bins, alpha=0.5, histtype="stepfilled",
-                label=_label(r))
+                label=r["_label"])
     ax.set(xlabel="latency (ms)", ylabel="runs", title="Latency histogram (x clipped at overall p99.5)")
     ax.legend(fontsize="small")
     return _png_uri(plt, fig)
@@ -110,7 +101,7 @@ def _cdf(plt, results: list[dict]) -> str:
     fig, ax = plt.subplots(figsize=(9, 4))
     for r in results:
         a = np.sort(np.asarray(r["samples_ms"], float))
-        ax.step(a, np.arange(1, len(a) + 1) / len(a), where="post", label=_label(r))
+        ax.step(a, np.arange(1, len(a) + 1) / len(a), where="post", label=r["_label"])
     for q in (0.5, 0.99):
         ax.axhline(q, color="grey", lw=0.7, ls=":")
     ax.set(xlabel="latency (ms)", ylabel="fraction of runs ≤ x", title="Empirical latency CDF", ylim=(0, 1.01))
@@ -123,7 +114,7 @@ def _timeline(plt, r: dict) -> str:
     y = np.asarray(r["samples_ms"], float)
     fig, ax = plt.subplots(figsize=(9, 3.5))
     ax.plot(np.arange(len(y)), y, lw=0.8, color="tab:blue", label="latency")
-    ax.set(xlabel="run index", ylabel="latency (ms)", title=f"Timeline: {_label(r)}")
+    ax.set(xlabel="run index", ylabel="latency (ms)", title=f"Timeline: {r['_label']}")
     handles = ax.get_lines()[:]
     samples = ((r.get("sampler") or {}).get("samples")) or []
     if samples:
@@ -194,15 +185,16 @@ def write_report(results: list[dict], out: str | Path, *, profile: dict | None =
     if devices:  # several devices: name each in the charts, and list the rows device by device
         results = sorted(({**r, "_device": d} for r, d in zip(results, devices)),
                          key=lambda r: devices.index(r["_device"]))
+    results = [{**r, "_label": name} for r, name in zip(results, labels(results))]
     profile = profile.to_dict() if hasattr(profile, "to_dict") else profile
     if not results:
-        raise EdgekitError("no benchmark results to report — pass at least one result (edgekit bench -o r.json)")
+        raise ResultError("no benchmark results to report — pass at least one result (edgekit bench -o r.json)")
     plt = _pyplot()
     e = html.escape
     title = title or "edgekit benchmark report"
     figs: list[tuple[str, str]] = [("Latency distribution", _histogram(plt, results)),
                                    ("Latency CDF: read p50 at 0.5 and p99 at 0.99", _cdf(plt, results))]
-    figs += [(f"Latency over the run: {_label(r)}", _timeline(plt, r)) for r in results]
+    figs += [(f"Latency over the run: {r['_label']}", _timeline(plt, r)) for r in results]
     group = _scaling_group(results)
     if group:
         figs.append(("p50 versus threads; the dashed line is perfect scaling from the first point",
@@ -219,32 +211,9 @@ def write_report(results: list[dict], out: str | Path, *, profile: dict | None =
     return out
 
 
-def _read_profile(path: str | Path) -> dict[str, Any]:
+def read_profile(path: str | Path) -> dict[str, Any]:
     """A profile JSON (``edgekit profile --json``); not a benchmark result, so read it plainly."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise EdgekitError(f"cannot read the profile {path}: {exc}; expected the JSON of edgekit profile --json") from exc
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``edgekit report RESULT.json... -o report.html [--profile PROFILE.json] [--title T]``."""
-    p = argparse.ArgumentParser(prog="edgekit report", description="Write a self-contained HTML report.")
-    p.add_argument("results", nargs="+", help="benchmark result JSON files (an object or a list each)")
-    p.add_argument("-o", "--out", default="report.html", help="HTML file to write (default: report.html)")
-    p.add_argument("--profile", help="profile JSON with op_types, for the per-operator chart")
-    p.add_argument("--title", help="report title")
-    args = p.parse_args(argv)
-    try:
-        results = load_results(args.results)
-        profile = _read_profile(args.profile) if args.profile else None
-        path = write_report(results, args.out, profile=profile, title=args.title)
-    except EdgekitError as exc:
-        print(f"edgekit report: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {path} ({len(results)} result(s))")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        raise ResultError(f"cannot read the profile {path}: {exc}; expected the JSON of edgekit profile --json") from exc

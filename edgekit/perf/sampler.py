@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .._errors import ConfigError
 from .._sysfs import read
 from ..runtime.device import cpu_sensors
+from .monitor import Monitor
 
 # 0.1 s: ~10 cheap file reads per sample (< 1 ms), so at most ~1% of one core even on a
 # 2-core Pi, yet fine enough to catch a 1-second burst of background load in a short run.
@@ -64,7 +66,8 @@ def _cpu_percent() -> float | None:
 
 
 class Sampler:
-    """Context manager that samples :func:`read_sensors` every ``interval_s`` in a daemon thread.
+    """Context manager that samples :func:`read_sensors` every ``interval_s`` in a daemon thread
+    (a :class:`~edgekit.perf.monitor.Monitor` of its own, or a benchmark's shared one).
 
     ``read`` replaces the sensor reader (tests script a sequence of readings) and ``clock``
     the time source. One sample is taken on entry and one on exit, so even a run shorter than
@@ -81,13 +84,12 @@ class Sampler:
                  read: Callable[[], Reading] | None = None,
                  clock: Callable[[], float] = time.perf_counter):
         if interval_s <= 0:
-            raise ValueError(f"interval_s must be > 0 seconds, got {interval_s!r}")
+            raise ConfigError(f"interval_s must be > 0 seconds, got {interval_s!r}")
         self.interval_s, self.root = interval_s, root
         self._read = read or (lambda: read_sensors(root))
         self._clock = clock
         self.samples: list[dict] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._monitor: Monitor | None = None
         self._lock = threading.Lock()
         self._t0: float | None = None
 
@@ -98,28 +100,28 @@ class Sampler:
         self.stop()
 
     def start(self) -> "Sampler":
-        if Path(self.root) == Path("/"):
-            _cpu_percent()  # psutil's first call has no "previous" and answers 0.0: prime it
-        self._t0 = self._clock()
-        self.samples.clear()
-        self._stop.clear()
-        self.sample()
-        self._thread = threading.Thread(target=self._loop, name="edgekit-sampler", daemon=True)
-        self._thread.start()
+        """Sample in a thread of its own; a benchmark instead polls this probe from its one monitor."""
+        self._monitor = Monitor(self, period_s=self.interval_s, name="edgekit-sampler").start()
         return self
 
     def stop(self) -> None:
         """Stop and join the thread (wakes it at once: it waits on an Event, not sleep)."""
-        if self._thread is None:
-            return
-        self._stop.set()
-        self._thread.join()
-        self._thread = None
+        if self._monitor is not None:
+            self._monitor.stop()
+            self._monitor = None
+
+    # the probe protocol of edgekit.perf.monitor: begin, poll every interval_s, end
+    def begin(self) -> None:
+        if Path(self.root) == Path("/"):
+            _cpu_percent()  # psutil's first call has no "previous" and answers 0.0: prime it
+        self._t0 = self._clock()
+        self.samples.clear()
         self.sample()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):  # returns True the moment stop() is called
-            self.sample()
+    def poll(self) -> None:
+        self.sample()
+
+    end = poll
 
     def sample(self) -> dict:
         """Take one reading now, time-stamp it and derive ``pressure_pct`` from the previous one."""

@@ -19,17 +19,34 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Callable
 
+from .._errors import ConfigError
+from .._io import atomic_write
 from .bench import BenchConfig, benchmark
 
 
 def load_suite(path: str | Path) -> dict:
-    suite = json.loads(Path(path).read_text(encoding="utf-8"))
+    """Read and check a suite file; a missing, malformed or unknown-key file is a :class:`ConfigError`."""
+    expected = 'a JSON object like {"models": ["digits-cnn"], "settings": {"threads": [1, 2]}}'
+    try:
+        suite = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"no suite file at '{path}': expected {expected} (see benchmarks/suites/)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"suite {path} cannot be read as JSON ({exc}): expected {expected}") from None
+    if not isinstance(suite, dict):
+        raise ConfigError(f"suite {path}: expected {expected}, got a JSON {type(suite).__name__}")
+    for part in ("settings", "budget"):
+        if not isinstance(suite.get(part, {}), dict):
+            raise ConfigError(f"suite {path}: {part!r} must be an object, got {suite[part]!r}")
+    bad = {k: v for k, v in suite.get("settings", {}).items() if not isinstance(v, list)}
+    if bad:
+        raise ConfigError(f"suite {path}: each setting takes a list of values, e.g. \"threads\": [1, 2]; got {bad}")
     known = {f.name for f in fields(BenchConfig)}
     for key in [*suite.get("settings", {}), *suite.get("budget", {})]:
         if key not in known:
-            raise ValueError(f"suite {path}: unknown setting {key!r}; expected BenchConfig fields: {sorted(known)}")
-    if not suite.get("models"):
-        raise ValueError(f"suite {path}: expected a non-empty 'models' list")
+            raise ConfigError(f"suite {path}: unknown setting {key!r}; expected BenchConfig fields: {sorted(known)}")
+    if not suite.get("models") or not isinstance(suite["models"], list):
+        raise ConfigError(f"suite {path}: expected a non-empty 'models' list, got {suite.get('models')!r}")
     return suite
 
 
@@ -47,10 +64,7 @@ def job_file(out: Path, model: str, combo: dict) -> Path:
 
 def write_json(path: Path, data) -> None:
     """Write ``data`` to ``path`` atomically: an interrupted run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
+    atomic_write(path, json.dumps(data, indent=1))
 
 
 def run_suite(path: str | Path, out: str | Path, *, force: bool = False,

@@ -7,7 +7,6 @@ that says what was expected, what was got and what to do.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 from typing import Any, Mapping, Sequence
 
@@ -57,6 +56,8 @@ def check_feed(inputs: Sequence[Any], feed: Mapping[str, Any], *, check_nan: boo
     names = [spec.name for spec in inputs]
     for key in feed:
         if key not in names:
+            import difflib
+
             close = difflib.get_close_matches(str(key), names, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise InputError(

@@ -21,6 +21,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from .._errors import ConfigError
 from .._paths import DATA
 
 DATA_DIR = DATA  # edgekit/data
@@ -38,7 +40,7 @@ def _digits_raw() -> tuple[np.ndarray, np.ndarray]:
 def digits(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     """Return ``(x, y)``: ``x`` float32 ``(N, 1, 8, 8)`` in [0, 1], ``y`` int64 labels 0..9."""
     if split not in SPLITS:
-        raise ValueError(f"digits(split=...) expects one of {SPLITS}, got {split!r}")
+        raise ConfigError(f"digits(split=...) expects one of {SPLITS}, got {split!r}")
     pixels, labels = _digits_raw()
     # rank[i] = how many earlier samples share sample i's label (0, 1, 2, ... per class)
     rank = np.zeros(len(labels), np.int64)
@@ -67,8 +69,8 @@ def sample_image(name: str, *, color: str = "rgb") -> np.ndarray:
 
     images = sample_images()
     if name not in images:
-        raise ValueError(f"no bundled image {name!r}; available: {', '.join(images)}")
+        raise ConfigError(f"no bundled image {name!r}; available: {', '.join(images)}")
     if color not in ("rgb", "bgr"):
-        raise ValueError(f"color must be 'rgb' or 'bgr', got {color!r}")
+        raise ConfigError(f"color must be 'rgb' or 'bgr', got {color!r}")
     bgr = cv2.imread(str(images[name]), cv2.IMREAD_COLOR)  # OpenCV always decodes to BGR
     return bgr if color == "bgr" else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

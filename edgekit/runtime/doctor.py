@@ -131,6 +131,12 @@ class DoctorReport:
                 "device": self.device, "providers": self.providers,
                 "checks": [c.to_dict() for c in self.checks]}
 
+    def __str__(self) -> str:
+        """Plain text, one line per check (``render`` prints the rich table)."""
+        rows = [f"{c.level.upper():<4}  {c.name}: {c.detail}" + (f" — fix: {c.fix}" if c.fix else "")
+                for c in self.checks]
+        return "\n".join([f"edgekit doctor: {'ok' if self.ok else 'FAILED'} ({self.seconds:.1f} s)", *rows])
+
     def table(self):
         from rich.table import Table
         from rich.text import Text

@@ -26,6 +26,7 @@ import numpy as np
 from numpy import vdot
 
 from .._errors import (
+    ConfigError,
     InferenceError,
     InputError,
     InvalidModelError,
@@ -75,17 +76,17 @@ def _session_options(threads, optimization, execution_mode, spin_wait, base):
     so = base if base is not None else ort.SessionOptions()
     if threads is not None:
         if not isinstance(threads, int) or threads < 0:
-            raise ValueError(f"threads must be an int >= 0 (0 = ONNX Runtime's default), got {threads!r}")
+            raise ConfigError(f"threads must be an int >= 0 (0 = ONNX Runtime's default), got {threads!r}")
         so.intra_op_num_threads = threads
     if optimization not in OPTIMIZATION_LEVELS:
-        raise ValueError(f"optimization must be one of {OPTIMIZATION_LEVELS}, got {optimization!r}")
+        raise ConfigError(f"optimization must be one of {OPTIMIZATION_LEVELS}, got {optimization!r}")
     level_name = {"disable": "ORT_DISABLE_ALL"}.get(optimization, f"ORT_ENABLE_{optimization.upper()}")
     # ORT_ENABLE_LAYOUT only exists in newer onnxruntime releases; fall back to EXTENDED.
     so.graph_optimization_level = getattr(
         ort.GraphOptimizationLevel, level_name, ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     )
     if execution_mode not in EXECUTION_MODES:
-        raise ValueError(f"execution_mode must be one of {EXECUTION_MODES}, got {execution_mode!r}")
+        raise ConfigError(f"execution_mode must be one of {EXECUTION_MODES}, got {execution_mode!r}")
     so.execution_mode = getattr(ort.ExecutionMode, f"ORT_{execution_mode.upper()}")
     if spin_wait is not None:
         # Spinning keeps worker threads hot between ops: lower latency, more CPU time burnt.

@@ -87,7 +87,7 @@ class ProviderChoice:
 
 @dataclass(frozen=True)
 class Platform:
-    """What ``"auto"`` looks at: the board family (``edgekit.runtime.device.board``), the OS and CPU
+    """What ``"auto"`` looks at: the board family (``edgekit.runtime.board``), the OS and CPU
     architecture, whether onnxruntime-qnn is installed, and the Snapdragon chip when known."""
 
     family: str | None
@@ -98,22 +98,22 @@ class Platform:
 
     @classmethod
     def of(cls, model: str | None, family: str | None, qnn: bool | None = None) -> "Platform":
-        """This OS and CPU architecture with a board's model string and family (``edgekit.runtime.device``);
+        """This OS and CPU architecture with a board's model string and family (``edgekit.runtime.board``);
         ``qnn``: is onnxruntime-qnn installed (``None``: look)."""
         import importlib.util
         import platform
 
-        from .device import _norm_arch
+        from .board import norm_arch
 
         if qnn is None:
             qnn = importlib.util.find_spec("onnxruntime_qnn") is not None
-        return cls(family, platform.system(), _norm_arch(platform.machine()) or "", qnn, snapdragon_soc(model))
+        return cls(family, platform.system(), norm_arch(platform.machine()) or "", qnn, snapdragon_soc(model))
 
     @classmethod
     def here(cls) -> "Platform":
         global _HERE
         if _HERE is None:  # the board does not change while we run: probe once
-            from .device import board
+            from .board import board
 
             _HERE = cls.of(*board())
         return _HERE
@@ -185,7 +185,7 @@ def tensorrt_options() -> dict:
     """TensorRT provider options for "auto": engines cached, so only a model's first load pays."""
     from .._paths import cache_dir
 
-    return {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache_dir() / "tensorrt")}
+    return {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache_dir("tensorrt"))}
 
 
 def _canonical(name: str, known: Sequence[str]) -> str:

@@ -11,18 +11,16 @@ True
 
 from __future__ import annotations
 
-import difflib
-import hashlib
-import json
+# json, hashlib, subprocess and difflib are imported where used: edgekit.load(path) needs none of them.
 import os
-import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from .._errors import ModelNotFoundError, ZooError
+from .._io import atomic_write, file_sha256
 from .._paths import PACKAGE, cache_dir, models_dir
 
 
@@ -61,6 +59,8 @@ class ZooEntry:
 
 @lru_cache(maxsize=4)
 def _manifest(directory: Path) -> dict[str, ZooEntry]:
+    import json
+
     data = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
     known = set(ZooEntry.__dataclass_fields__)
     return {m["name"]: ZooEntry(**{k: v for k, v in m.items() if k in known}) for m in data["models"]}
@@ -82,6 +82,8 @@ def is_zoo_name(name: str) -> bool:
 
 
 def suggest(name: str) -> str:
+    import difflib
+
     close = difflib.get_close_matches(name, names(), n=1)
     return f" — did you mean {close[0]!r}?" if close else ""
 
@@ -103,14 +105,6 @@ def labels(name: str) -> list[str] | None:
     return None
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def location(name: str) -> Path:
     """Where the zoo model's file is (or will be, once built)."""
     e = entry(name)
@@ -118,6 +112,8 @@ def location(name: str) -> Path:
 
 
 def _expected_sha(e: ZooEntry, file: Path) -> str:
+    import json
+
     # A model built here is checked against the sha256 recorded when it was built here: the
     # manifest's sha256 is the reference build's, and torch's CPU kernels round differently on
     # another kind of CPU (AVX2 vs AVX-512), so an honest rebuild may differ in the last bits.
@@ -159,9 +155,19 @@ class BuildResult:
     matches_manifest: bool
     report: dict
 
+    def to_dict(self) -> dict:
+        return {"schema": "edgekit.zoo.build/1", **asdict(self)}
+
+    def __str__(self) -> str:
+        same = "matches the manifest" if self.matches_manifest else "differs from the manifest"
+        return f"{self.name}: built {self.path} (sha256 {self.sha256[:12]}, {same})"
+
 
 def build_model(name: str, out: Path | None = None) -> BuildResult:
     """Run the model's build script (in a subprocess) and write the model to ``out``."""
+    import json
+    import subprocess
+
     e = entry(name)
     out = Path(out) if out is not None else location(name)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -175,7 +181,7 @@ def build_model(name: str, out: Path | None = None) -> BuildResult:
         raise ZooError(f"building {name}: {what}: {' | '.join(tail)}. Needs: {', '.join(e.build.get('requires', [])) or 'core only'}")
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     sha = file_sha256(out)
-    (out.with_suffix(out.suffix + ".json")).write_text(json.dumps({"sha256": sha, "report": report}, indent=1))
+    atomic_write(out.with_suffix(out.suffix + ".json"), json.dumps({"sha256": sha, "report": report}, indent=1))
     return BuildResult(name, str(out), sha, sha == e.sha256, report)
 
 
@@ -185,6 +191,13 @@ class VerifyResult:
     ok: bool
     detail: str
     accuracy: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"schema": "edgekit.zoo.verify/1", **asdict(self)}
+
+    def __str__(self) -> str:
+        acc = f", accuracy {self.accuracy:.3f}" if self.accuracy is not None else ""
+        return f"{self.name}: {'ok' if self.ok else 'FAILED'} ({self.detail}{acc})"
 
 
 def verify(name: str, *, accuracy: bool = False) -> VerifyResult:

@@ -215,8 +215,8 @@ def blazeface(outputs: Sequence[np.ndarray], postprocess: dict, *, min_score: fl
     following the manifest's ``postprocess``: decode, keep ``score >= min_score``, then NMS.
     Boxes and keypoints are fractions of the (letterboxed) model input.
 
-    >>> from edgekit import datasets, load, vision, zoo
-    >>> x, _ = vision.preprocess(datasets.sample_image("astronaut"), "face-detector")
+    >>> from edgekit import datasets, load, preprocess, zoo
+    >>> x, _ = preprocess(datasets.sample_image("astronaut"), "face-detector")
     >>> faces = blazeface(load("face-detector")(x), zoo.entry("face-detector").postprocess)
     >>> len(faces), round(faces[0].score, 2), len(faces[0].keypoints)
     (1, 0.92, 6)

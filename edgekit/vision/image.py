@@ -26,6 +26,8 @@ import numpy as np
 from .._errors import ImageNotFoundError, InputError
 
 COLORS = ("rgb", "bgr", "gray")
+# The files edgekit takes for images in a folder (evaluation sets, folder:// video sources): what OpenCV decodes.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 INTERPOLATIONS = {"nearest": 0, "linear": 1, "cubic": 2, "area": 3}  # cv2.INTER_* values
 
 
@@ -91,7 +93,7 @@ def load_image(path: str | os.PathLike, color: str = "rgb") -> np.ndarray:
         raise InputError(f"{str(path)!r} is a folder; expected an image file in it, e.g. {str(path / 'photo.jpg')!r}")
     if not path.is_file():
         where = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
-        raise ImageNotFoundError(f"no image file {str(path)!r}{where}; expected a .png/.jpg/.bmp/.webp file. "
+        raise ImageNotFoundError(f"no image file {str(path)!r}{where}; expected a {'/'.join(IMAGE_SUFFIXES)} file. "
                                  "Bundled photos: edgekit.runtime.datasets.sample_images()")
     # imdecode of the bytes, not imread(path): imread cannot open non-ASCII paths on Windows.
     flag = cv2.IMREAD_GRAYSCALE if color == "gray" else cv2.IMREAD_COLOR
@@ -102,6 +104,11 @@ def load_image(path: str | os.PathLike, color: str = "rgb") -> np.ndarray:
                          "expected a file OpenCV reads (png, jpg, bmp, webp, tiff). Is it really an image?")
     # OpenCV decodes to BGR; everything else in edgekit (and most models) wants RGB.
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if color == "rgb" else img
+
+
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """The image files in ``folder`` (an :data:`IMAGE_SUFFIXES` suffix, any case), sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def resize(img: np.ndarray, size: int | Sequence[int], interpolation: str = "linear") -> np.ndarray:

@@ -17,6 +17,7 @@ display (no ``DISPLAY``/``WAYLAND_DISPLAY`` on Linux, or an OpenCV built without
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -70,11 +71,13 @@ class Stages:
     preprocess: Callable
     postprocess: Callable
     draw: Callable
+    outputs: list[str]  # the model outputs postprocess expects, in its order
     backend: str
 
 
 def stages_for(name: str) -> Stages:
-    """Stages for a zoo model: ``detection`` (BlazeFace faces) or ``classification`` (top-1 label).
+    """Stages for a zoo model: ``detection`` (BlazeFace faces) or ``classification`` (top-1 label),
+    from :func:`edgekit.vision.preprocessing.recipe`, so a frame gives what ``vision.run`` gives.
 
     Detections come back in the frame's pixels, as :class:`edgekit.vision.detect.Detection`.
 
@@ -89,48 +92,34 @@ def stages_for(name: str) -> Stages:
     if not zoo.is_zoo_name(name):
         raise EdgekitError(f"edgekit live needs a zoo model (its manifest says how to pre- and post-process); "
                            f"got {name!r}. Zoo models: {', '.join(zoo.names())}")
-    entry = zoo.entry(name)
-    spec = dict(entry.preprocess)
+    r = vision.recipe(name)  # the same pre/post-processing as vision.run, decoded once
 
     def pre(frame):
         # Frames come from OpenCV, so BGR; the transform maps boxes back to the frame.
-        x, frame.meta["transform"] = vision.preprocess(frame.image, spec, color="bgr")
+        x, frame.meta["transform"] = r.inputs(frame.image, "bgr")
         return x
 
-    kind = entry.postprocess.get("type") if entry.postprocess else entry.task
-    if kind == "blazeface_ssd":
-        anchors = detect.ssd_anchors(entry.postprocess["anchors"])  # once, not per frame
-
+    if r.task == "detection":
         def postprocess(outputs, frame) -> list[Detection]:
-            t = frame.meta["transform"]
-            found = detect.blazeface(outputs, entry.postprocess, anchors=anchors)
-            boxes = vision.unletterbox_boxes(np.array([d.box for d in found]).reshape(-1, 4), t, normalized=True)
-            size = np.array(t.target_size[::-1])  # (width, height): keypoints are x, y fractions of the input
-            return [Detection(tuple(map(float, b)), d.score, d.label,
-                              tuple(map(tuple, t.to_source(np.array(d.keypoints).reshape(-1, 2) * size).tolist())))
-                    for b, d in zip(boxes, found)]
+            return r.detections(outputs, frame.meta["transform"])
 
         def draw(image: np.ndarray, detections: list[Detection]) -> None:
-            detect.draw_detections(image, detections, ["face"], inplace=True)
+            detect.draw_detections(image, detections, r.labels, inplace=True)
 
-        return Stages(pre, postprocess, draw, "edgekit.vision.preprocessing")
-    if entry.task == "classification":
-        labels = zoo.labels(name)
+        return Stages(pre, postprocess, draw, r.outputs, "edgekit.vision.preprocessing")
 
-        def classify(outputs, frame) -> list[Detection]:
-            p = vision.softmax(outputs[0][0].astype(np.float64))
-            i = int(p.argmax())
-            h, w = frame.image.shape[:2]
-            return [Detection((0.0, 0.0, float(w), float(h)), float(p[i]), i)]  # the whole frame
+    def classify(outputs, frame) -> list[Detection]:
+        p = r.probabilities(outputs)
+        i = int(p.argmax())
+        h, w = frame.image.shape[:2]
+        return [Detection((0.0, 0.0, float(w), float(h)), float(p[i]), i)]  # the whole frame
 
-        def caption(image: np.ndarray, detections: list[Detection]) -> None:
-            for d in detections:  # below the FPS counter
-                name = labels[d.label] if labels else str(d.label)
-                detect.draw_label(image, f"{name} {d.score:.2f}", (0, 44), inplace=True)
+    def caption(image: np.ndarray, detections: list[Detection]) -> None:
+        for d in detections:  # below the FPS counter
+            label = r.labels[d.label] if r.labels else str(d.label)
+            detect.draw_label(image, f"{label} {d.score:.2f}", (0, 44), inplace=True)
 
-        return Stages(pre, classify, caption, "edgekit.vision.preprocessing")
-    raise EdgekitError(f"edgekit live knows detection (BlazeFace) and classification models; "
-                       f"{name!r} is a {entry.task!r} model")
+    return Stages(pre, classify, caption, r.outputs, "edgekit.vision.preprocessing")
 
 
 @dataclass
@@ -186,7 +175,8 @@ def run_live(model: str, source: str, *, out: str | os.PathLike | None = None, s
                 raise StopPipeline
 
     with VideoSource(source, decode_threads=1) as src:  # one decoder thread: a core stays with the model
-        pipe = Pipeline(src, preprocess=stages.preprocess, infer=net, postprocess=stages.postprocess, sink=sink,
+        infer = functools.partial(net.run, output_names=stages.outputs)  # in the order postprocess expects
+        pipe = Pipeline(src, preprocess=stages.preprocess, infer=infer, postprocess=stages.postprocess, sink=sink,
                         drop_frames=drop_frames, pin_cores=pin_cores)
         try:
             result = pipe.run(max_frames, mode=mode)

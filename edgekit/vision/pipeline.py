@@ -43,7 +43,8 @@ from typing import Any, Callable, Iterable
 
 
 from .scheduler import Run, core_plan
-from .stages import SCHEMA, PipelineError, PipelineResult, StageStats, StopPipeline  # noqa: F401 (the public names)
+from .._errors import ConfigError, PipelineError  # noqa: F401 (PipelineError: a public name here)
+from .stages import SCHEMA, PipelineResult, StageStats, StopPipeline  # noqa: F401 (the public names)
 from .video import Frame, VideoSource
 
 MODES = ("pipelined", "overlap", "sequential")
@@ -69,7 +70,7 @@ class Pipeline:
                  sink: Callable | None = None, drop_frames: bool | None = None, queue_size: int = 2,
                  keep_outputs: bool = False, pin_cores: bool = False):
         if queue_size < 1:
-            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+            raise ConfigError(f"queue_size must be >= 1, got {queue_size}")
         self.source, self.sink = source, sink
         self.preprocess, self.infer, self.postprocess = preprocess, infer, postprocess
         self.drop_frames, self.queue_size, self.keep_outputs = drop_frames, queue_size, keep_outputs
@@ -90,7 +91,7 @@ class Pipeline:
         :class:`PipelineError` naming the stage and the frame.
         """
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+            raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
         opened = isinstance(self.source, (str, os.PathLike))
         source = VideoSource(self.source) if opened else self.source
         drop = self.drop_frames if self.drop_frames is not None else bool(getattr(source, "live", False))

@@ -17,6 +17,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Sequence
@@ -27,7 +28,7 @@ from .._errors import InputError, ZooError
 from .image import (COLORS, INTERPOLATIONS, Transform, _check_image, _size, batch, center_crop, letterbox, load_image,
                     normalize, resize, to_nchw, to_nhwc, unletterbox_boxes)
 
-__all__ = ["preprocess", "Preprocessed", "softmax", "topk", "run", "ClassificationResult", "DetectionResult",
+__all__ = ["preprocess", "Preprocessed", "softmax", "topk", "run", "recipe", "Recipe", "ClassificationResult", "DetectionResult",
            # re-exported from edgekit.vision.image
            "Transform", "load_image", "resize", "center_crop", "letterbox", "unletterbox_boxes", "normalize",
            "to_nchw", "to_nhwc", "batch", "COLORS", "INTERPOLATIONS"]
@@ -154,8 +155,75 @@ def topk(probs: np.ndarray, labels: Sequence[str] | None = None, k: int = 5) -> 
 
 
 SCHEMA = "edgekit.vision/1"
-# Preprocessing steps a manifest entry implies in words only (its "note"); applied by run().
+# Preprocessing steps a manifest entry implies in words only (its "note"); every recipe applies them.
 _SPEC_EXTRAS = {"digits-cnn": {"invert": "auto"}}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A zoo model's pre- and post-processing, the one copy :func:`run` and ``edgekit live`` share.
+
+    ``inputs`` turns a photo into the model input; ``outputs`` names the model outputs in the
+    order ``probabilities``/``detections`` expect them (the manifest's, whatever the file's).
+
+    >>> from edgekit import datasets, load
+    >>> r = recipe("face-detector")
+    >>> x, t = r.inputs(datasets.sample_image("astronaut"))
+    >>> [d.score > 0.8 for d in r.detections(load("face-detector")(x, r.outputs), t)]
+    [True]
+    """
+
+    name: str
+    task: str  # "classification" | "detection"
+    preprocess: dict
+    postprocess: dict
+    outputs: list[str]
+    labels: list[str] | None
+    anchors: np.ndarray | None = None  # BlazeFace's, computed once
+
+    def inputs(self, image: np.ndarray, color: str = "rgb") -> Preprocessed:
+        """The model input for a uint8 photo in ``color`` order, and its transform."""
+        return preprocess(image, self.preprocess, color=color)
+
+    def probabilities(self, outputs: Sequence[np.ndarray]) -> np.ndarray:
+        """Class probabilities of one image: softmax of the first output's first row."""
+        return softmax(np.asarray(outputs[0][0], np.float64))
+
+    def detections(self, outputs: Sequence[np.ndarray], transform: Transform, *,
+                   min_score: float | None = None) -> list:
+        """Decoded, suppressed detections mapped back to the photo's pixels (boxes ``x1, y1, x2, y2``)."""
+        from .detect import Detection, blazeface
+
+        found = blazeface(outputs, self.postprocess, min_score=min_score, anchors=self.anchors)
+        boxes = unletterbox_boxes(np.array([d.box for d in found]).reshape(-1, 4), transform, normalized=True)
+        size = np.array(transform.target_size[::-1])  # (width, height): keypoints are x, y fractions of the input
+        return [Detection(tuple(map(float, b)), d.score, d.label,
+                          tuple(map(tuple, transform.to_source(np.array(d.keypoints).reshape(-1, 2) * size).tolist())))
+                for b, d in zip(boxes, found)]
+
+
+@functools.cache
+def recipe(name: str) -> Recipe:
+    """The :class:`Recipe` of a zoo classification or detection model (built once per name)."""
+    from ..runtime import zoo
+
+    if not zoo.is_zoo_name(name):
+        raise ZooError(f"{name!r} is not a zoo model, so its pre- and post-processing are unknown "
+                       f"(zoo models: {', '.join(zoo.names())})")
+    e = zoo.entry(name)
+    if e.task not in ("classification", "detection") or not e.preprocess:
+        raise ZooError(f"{name} is a {e.task!r} model (constant random weights, for timing only): its outputs "
+                       "mean nothing. Classify with efficientnet-lite0, detect faces with face-detector")
+    anchors = None
+    if e.task == "detection":
+        if e.postprocess.get("type") != "blazeface_ssd":
+            raise ZooError(f"{name}: no decoder for postprocess type {e.postprocess.get('type')!r} "
+                           "(edgekit has blazeface_ssd)")
+        from .detect import ssd_anchors
+
+        anchors = ssd_anchors(e.postprocess["anchors"])
+    return Recipe(name, e.task, {**_SPEC_EXTRAS.get(name, {}), **e.preprocess}, dict(e.postprocess or {}),
+                  [o["name"] for o in e.outputs], zoo.labels(name), anchors)
 
 
 @dataclass
@@ -224,25 +292,12 @@ def run(model: Any, image: str | os.PathLike | np.ndarray, *, top: int = 5, min_
     if not zoo.is_zoo_name(name):
         raise ZooError(f"{name!r} is not a zoo model, so its pre- and post-processing are unknown: pass "
                        f"like=NAME, the zoo model it shares them with ({', '.join(zoo.names())})")
-    e = zoo.entry(name)
-    if e.task not in ("classification", "detection") or not e.preprocess:
-        raise ZooError(f"{name} is a {e.task!r} model (constant random weights, for timing only): its outputs "
-                       "mean nothing. Classify with efficientnet-lite0, detect faces with face-detector")
+    r = recipe(name)
     m = model if isinstance(model, Model) else load(model)
     if isinstance(image, (str, os.PathLike)):
         image, color = load_image(image, "rgb"), "rgb"
-    x, t = preprocess(image, {**_SPEC_EXTRAS.get(name, {}), **e.preprocess}, color=color)
-    outputs = m(x, [o["name"] for o in e.outputs])  # in the manifest's order, whatever the file's
-    if e.task == "classification":
-        return ClassificationResult(m.name, topk(softmax(outputs[0][0]), zoo.labels(name), top))
-    if e.postprocess.get("type") != "blazeface_ssd":
-        raise ZooError(f"{name}: no decoder for postprocess type {e.postprocess.get('type')!r} (edgekit has blazeface_ssd)")
-    from .detect import Detection, blazeface
-
-    found = blazeface(outputs, e.postprocess, min_score=min_score)
-    boxes = unletterbox_boxes(np.array([d.box for d in found]).reshape(-1, 4), t, normalized=True)
-    size = np.array(t.target_size[::-1])  # (width, height): keypoints are x, y fractions
-    dets = [Detection(tuple(map(float, b)), d.score, d.label,
-                      tuple(map(tuple, t.to_source(np.array(d.keypoints).reshape(-1, 2) * size).tolist())))
-            for b, d in zip(boxes, found)]
-    return DetectionResult(m.name, dets, image.shape[:2], zoo.labels(name))
+    x, t = r.inputs(image, color)
+    outputs = m(x, r.outputs)
+    if r.task == "classification":
+        return ClassificationResult(m.name, topk(r.probabilities(outputs), r.labels, top))
+    return DetectionResult(m.name, r.detections(outputs, t, min_score=min_score), image.shape[:2], r.labels)

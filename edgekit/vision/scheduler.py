@@ -12,7 +12,8 @@ import time
 import warnings
 from typing import Any, Iterable
 
-from .stages import PipelineError, PipelineResult, StageStats, StopPipeline
+from .._errors import PipelineError
+from .stages import PipelineResult, StageStats, StopPipeline
 from .video import Frame
 
 _END = object()  # end-of-stream marker, forwarded stage to stage

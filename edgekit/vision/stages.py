@@ -11,17 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import EdgekitError
-
 SCHEMA = "edgekit.pipeline/1"
-
-
-class PipelineError(EdgekitError, RuntimeError):
-    """A stage raised; ``stage`` and ``frame_index`` say where, the original is ``__cause__``."""
-
-    def __init__(self, message: str, stage: str, frame_index: int | None):
-        super().__init__(message)
-        self.stage, self.frame_index = stage, frame_index
 
 
 class StopPipeline(Exception):

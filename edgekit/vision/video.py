@@ -31,17 +31,15 @@ from urllib.parse import parse_qs
 
 import numpy as np
 
-from .._errors import EdgekitError
+from .. import _paths
+from .._errors import EdgekitError, VideoSourceError
+from .._io import atomic_path
+from .image import IMAGE_SUFFIXES, image_files, load_image
 
 SCHEMES = ("camera", "file", "folder", "synthetic")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 FOURCCS = {".mp4": ("mp4v", "MJPG"), ".avi": ("MJPG", "mp4v")}  # first that opens wins
 FALLBACK_HINT = ("use a video file (file://clip.mp4; write one with edgekit.vision.video.make_test_video) "
                  "or the generator (synthetic://?frames=300&size=640x480)")
-
-
-class VideoSourceError(EdgekitError, ValueError):
-    """A video source URI that cannot be opened (bad scheme, missing file, no camera)."""
 
 
 @dataclass
@@ -195,16 +193,20 @@ class VideoSource:
         self.frame_count = count if count > 0 else None  # an estimate from the container
 
     def _open_folder(self, path: Path) -> None:
-        import cv2
-
         if not path.is_dir():
             raise VideoSourceError(f"folder://{path}: no such folder (looked from {Path.cwd()})")
-        self._files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self._files = image_files(path)
         if not self._files:
             raise VideoSourceError(f"folder://{path} holds no images (expected {', '.join(IMAGE_SUFFIXES)})")
-        first = cv2.imread(str(self._files[0]), cv2.IMREAD_COLOR)
+        first = self._image(0)
         self.fps, self.frame_count = 30.0, len(self._files)
         self.size = (first.shape[1], first.shape[0])
+
+    def _image(self, i: int) -> np.ndarray:
+        try:
+            return load_image(self._files[i], "bgr")  # BGR, 3 channels, like a camera's frames
+        except EdgekitError as exc:
+            raise VideoSourceError(f"folder:// frame {i}: {exc}") from None
 
     def read(self) -> Frame | None:
         """The next frame, or ``None`` at the end of the source."""
@@ -220,11 +222,7 @@ class VideoSource:
         elif self._files is not None:
             if i >= len(self._files):
                 return None
-            import cv2
-
-            image = cv2.imread(str(self._files[i]), cv2.IMREAD_COLOR)  # always BGR, 3 channels
-            if image is None:
-                raise VideoSourceError(f"{self._files[i]} could not be decoded as an image")
+            image = self._image(i)
         elif self._cap is not None:
             ok, image = self._cap.read()
             if not ok:
@@ -272,16 +270,14 @@ def make_test_video(path: str | os.PathLike, *, frames: int = 120, fps: float = 
     if path.suffix.lower() not in FOURCCS:
         raise VideoSourceError(f"make_test_video writes .mp4 or .avi, got {path.name!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Write beside the target, then rename: a reader never sees half a clip.
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     synth = _Synthetic(frames, fps, tuple(size), pattern)
-    writer = open_writer(tmp, fps, synth.size)
-    try:
-        for i in range(frames):
-            writer.write(synth.frame(i))
-    finally:
-        writer.release()
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # a reader never sees half a clip
+        writer = open_writer(tmp, fps, synth.size)
+        try:
+            for i in range(frames):
+                writer.write(synth.frame(i))
+        finally:
+            writer.release()
     return path
 
 
@@ -300,11 +296,8 @@ def open_writer(path: str | os.PathLike, fps: float, size: tuple[int, int]):
 
 
 def cache_dir() -> Path:
-    """Where generated clips are cached: ``$EDGEKIT_CACHE/videos``, else ``~/.cache/edgekit/videos``."""
-    from ..runtime import zoo
-
-    base = os.environ.get("EDGEKIT_CACHE")
-    return Path(base) / "videos" if base else zoo.cache_dir().parent / "videos"
+    """Where generated clips are cached: ``videos/`` in edgekit's cache (:func:`edgekit._paths.cache_dir`)."""
+    return _paths.cache_dir("videos")
 
 
 def sample_video(frames: int = 300, fps: float = 30, size: tuple[int, int] = (640, 480)) -> Path:

@@ -1,0 +1,288 @@
+"""``edgekit bench``, ``compare``, ``report`` and ``profile`` (registered by :mod:`edgekit.cli.main`).
+
+    edgekit bench digits-cnn --threads 1,2 --json sweep.json
+    edgekit bench digits-cnn --ab threads=1 threads=2
+    edgekit bench --suite benchmarks/suites/quick.json [--scheduler tcp://HOST:8786 --on board-rpi5]
+    edgekit compare a.json b.json
+    edgekit report a.json b.json -o report.html [--profile prof.json]
+    edgekit profile digits-cnn --runs 20 --json prof.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .._errors import ConfigError
+
+# spelled out here so that `edgekit --help` imports no numpy (a test checks they match runtime.model's)
+OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "layout", "all")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _count(minimum: int):
+    """An argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
+    return value
+
+
+def _str_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _int_list(minimum: int):
+    """An argparse type: a comma list of integers >= ``minimum`` (a sweep)."""
+    def parse(text: str) -> list[int]:
+        try:
+            values = [int(t) for t in _str_list(text)]
+        except ValueError:
+            values = []
+        if not values or min(values) < minimum:
+            raise argparse.ArgumentTypeError(f"expected comma-separated integers >= {minimum} like 1,2,4, got {text!r}")
+        return values
+    return parse
+
+
+def _opt_list(text: str) -> list[str]:
+    levels = _str_list(text)
+    if not levels or any(lv not in OPTIMIZATION_LEVELS for lv in levels):
+        raise argparse.ArgumentTypeError(f"expected a comma list of {', '.join(OPTIMIZATION_LEVELS)}; got {text!r}")
+    return levels
+
+
+def _spin_list(text: str) -> list[bool]:
+    values = {"on": True, "off": False}
+    flags = _str_list(text)
+    if not flags or any(f not in values for f in flags):
+        raise argparse.ArgumentTypeError(f"--spin takes on, off or on,off; got {text!r}")
+    return [values[f] for f in flags]
+
+
+def cmd_bench(args) -> int:
+    import itertools
+
+    from ..perf.bench import benchmark
+
+    if args.ab:
+        return _bench_ab(args)
+    if args.suite:
+        return _bench_suite(args)
+    if args.scheduler or args.on:
+        raise ConfigError("edgekit bench: --scheduler and --on run a suite on a fleet of boards: add --suite FILE "
+                          "(e.g. benchmarks/suites/quick.json)")
+    if not args.model:
+        raise ConfigError("edgekit bench: name a MODEL (zoo name or .onnx path), or give --suite FILE")
+    grid = list(itertools.product(args.threads or [None], args.optimization or ["all"], args.spin or [None],
+                                  args.batch or [1], args.providers or ["cpu"]))
+    results = []
+    for threads, opt, spin, batch, prov in grid:
+        r = benchmark(args.model, threads=threads, optimization=opt, spin_wait=spin, batch_size=batch,
+                      providers=prov, mode=args.mode, concurrency=args.concurrency, sessions=args.sessions,
+                      min_runs=args.min_runs, min_s=args.min_s, max_s=args.max_s, warmup_s=args.warmup_s,
+                      progress=sys.stderr.isatty())
+        results.append(r.to_dict())
+        if not args.quiet:
+            print(f"{r.config.label()}  {r}")
+    if len(results) > 1 or args.table:
+        from ..perf.export import results_table
+
+        _console().print(results_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results[0] if len(results) == 1 else results, indent=1))
+        print(f"wrote {args.json}")
+    if args.csv:
+        from ..perf.export import to_csv
+
+        to_csv(results, args.csv)
+        print(f"wrote {args.csv}")
+    return 0
+
+
+def _bench_suite(args) -> int:
+    from ..perf.suite import load_suite, run_suite
+
+    load_suite(args.suite)  # a missing or malformed suite fails before anything runs or a folder is made
+    out = Path(args.out or f"results-{Path(args.suite).stem}")
+    if args.scheduler or args.on:  # a fleet of boards on dask.distributed (edgekit.perf.fleet)
+        return _bench_fleet(args.suite, out, args.scheduler, args.on, force=args.force)
+    files = run_suite(args.suite, out, force=args.force,
+                      on_result=lambda f, r: print(f"{f.name}: p50 {r['latency_ms']['p50']:.4f} ms"
+                                                   + ("  SUSPECT" if r["suspect"].get("is_suspect") else "")))
+    print(f"{len(files)} results in {out} (finished ones are kept; re-running skips them)")
+    return 0
+
+
+def _bench_fleet(suite: str, out: Path, scheduler: str | None, on: list[str] | None, *, force: bool = False) -> int:
+    """``edgekit bench --suite S --scheduler ADDR [--on LABELS]``: progress lines and a summary table."""
+    from rich.table import Table
+
+    from .._errors import FleetError
+    from ..perf.fleet import Job, run_fleet
+
+    if not scheduler:
+        raise FleetError("--on picks boards of a dask cluster: add --scheduler tcp://HOST:8786 "
+                         "(or leave out --on to run the suite on this machine)")
+    console = _console()
+    colours = {"done": "green", "skipped": "dim", "lost": "red", "error": "red", "not-run": "yellow"}
+    t0 = time.perf_counter()
+
+    def show(job: Job) -> None:
+        secs = f" ({job.seconds:.1f} s)" if job.seconds is not None else ""
+        console.print(f"[{colours[job.status]}]{job.status:>7}[/]  {job.board:<16} {Path(job.file).name}"
+                      f"{secs}  {job.message}", highlight=False, soft_wrap=True)
+
+    run = run_fleet(suite, out, scheduler, on, force=force, on_event=show)
+    table = Table(title=f"fleet run in {time.perf_counter() - t0:.1f} s -> {out}", title_justify="left")
+    for col in ("board", "worker", "host", *colours):
+        table.add_column(col)
+    for b in run.boards:
+        n = run.counts(b.folder)
+        table.add_row(b.folder, b.worker, b.host, *(str(n.get(s, 0)) for s in colours))
+    console.print(table)
+    if not run.ok:
+        console.print("some benchmarks did not finish (see fleet.json); run the same command again to retry them",
+                      soft_wrap=True)
+    return 0 if run.ok else 1
+
+
+def _bench_ab(args) -> int:
+    from ..perf.interleave import parse_config, run_ab
+
+    if not args.model:
+        raise ConfigError("edgekit bench --ab A B: name a MODEL too, e.g. edgekit bench digits-cnn --ab threads=1 threads=2")
+    for text in args.ab:  # a typo fails here, before any block runs
+        parse_config(text)
+    res = run_ab(args.model, args.ab[0], args.ab[1], rounds=args.rounds, block_s=args.min_s)
+    print(f"A = {args.ab[0]}: p50 {res.a['latency_ms']['p50']:.4f} ms over {res.a['latency_ms']['n']} runs")
+    print(f"B = {args.ab[1]}: p50 {res.b['latency_ms']['p50']:.4f} ms over {res.b['latency_ms']['n']} runs")
+    print(f"order of blocks (one process each): {' '.join(res.order)}")
+    print(res.comparison)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"a": res.a, "b": res.b, "order": res.order,
+                                               "comparison": res.comparison.to_dict()}, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from ..perf.comparison import compare_many, comparison_table, load_results
+
+    results = load_results(args.results)
+    if len(results) < 2:
+        raise ConfigError(f"edgekit compare: give at least two results (files holding one result or a list); "
+                          f"got {len(results)}")
+    comparisons = compare_many(results)
+    _console().print(comparison_table(comparisons))
+    for c in comparisons:
+        print(c)
+    if args.json:
+        Path(args.json).write_text(json.dumps([c.to_dict() for c in comparisons], indent=1))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from ..perf.comparison import load_results
+    from ..perf.report import read_profile, write_report
+
+    results = load_results(args.results)
+    profile = read_profile(args.profile) if args.profile else None
+    path = write_report(results, args.out, profile=profile, title=args.title)
+    print(f"wrote {path} ({len(results)} result(s))")
+    return 0
+
+
+def cmd_profile(args) -> int:
+    from ..perf.profiler import profile
+
+    r = profile(args.model, runs=args.runs, warmup=args.warmup, threads=args.threads, providers=args.providers,
+                optimization=args.optimization, keep_trace=args.trace)
+    console = _console()
+    console.print(r.table(top=args.top))
+    console.print(f"model_run median {r.model_run_us:.1f} us; kernels are {r.node_time_fraction:.0%} of it; "
+                  f"kernels: {', '.join(k + ' (' + '/'.join(v) + ')' for k, v in r.kernels.items())}", markup=False)
+    if args.json:
+        Path(args.json).write_text(json.dumps(r.to_dict(), indent=2))
+        console.print(f"wrote {args.json}", markup=False)
+    return 0
+
+
+def register(sub) -> None:
+    s = sub.add_parser("bench", help="benchmark a model: percentiles with CIs, throughput, memory, sampler")
+    s.add_argument("model", nargs="?", help="zoo name or .onnx path")
+    s.add_argument("--threads", type=_int_list(0), help="intra-op threads (0: ONNX Runtime's default); a list sweeps: 1,2,4")
+    s.add_argument("--optimization", type=_opt_list, metavar="LEVELS",
+                   help=f"graph optimization level(s), a comma list of {','.join(OPTIMIZATION_LEVELS)}")
+    s.add_argument("--spin", type=_spin_list, help="intra-op spin-wait: on, off or on,off")
+    s.add_argument("--batch", type=_int_list(1), help="batch size(s) for the dynamic batch axis")
+    s.add_argument("--providers", type=_str_list, help="execution provider(s), e.g. cpu or auto")
+    s.add_argument("--mode", choices=["latency", "throughput"], default="latency")
+    s.add_argument("--concurrency", type=_count(1), default=1, help="throughput mode: parallel callers")
+    s.add_argument("--sessions", type=_count(1), default=1, help="throughput mode: sessions shared by the callers")
+    s.add_argument("--min-runs", type=_count(1), default=100)
+    s.add_argument("--min-s", type=_seconds, default=3.0)
+    s.add_argument("--max-s", type=_seconds, default=15.0)
+    s.add_argument("--warmup-s", type=_seconds, default=0.5)
+    s.add_argument("--ab", nargs=2, metavar=("CONFIG_A", "CONFIG_B"),
+                   help="interleaved A/B in separate processes, e.g. --ab threads=1 threads=2")
+    s.add_argument("--rounds", type=_count(1), default=6, help="--ab: blocks per side")
+    s.add_argument("--suite", help="run a suite file (benchmarks/suites/*.json), one result file per job")
+    s.add_argument("--out", help="--suite: folder for the result files")
+    s.add_argument("--force", action="store_true", help="--suite: redo results that already exist")
+    s.add_argument("--scheduler", metavar="ADDRESS", help="--suite: run it on the boards of this dask cluster, "
+                   "e.g. tcp://HOST:8786 (dist extra); results go to OUT/<board>/")
+    s.add_argument("--on", type=_str_list, metavar="LABELS", help="--scheduler: worker resource labels to run on, "
+                   "e.g. board-rpi5,board-jetson (default: every label)")
+    s.add_argument("--json", help="write the result(s) to this file")
+    s.add_argument("--csv", help="write one CSV row per result")
+    s.add_argument("--table", action="store_true", help="print the summary table even for one result")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("compare", help="ratios of medians with bootstrap CIs and a verdict")
+    s.add_argument("results", nargs="+", help="result JSON files or folders (the first is the baseline)")
+    s.add_argument("--json", help="write the comparisons to this file")
+    s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("report", help="self-contained HTML report with plots")
+    s.add_argument("results", nargs="+", help="benchmark result JSON files or folders (an object or a list each)")
+    s.add_argument("-o", "--out", default="report.html", help="HTML file to write (default: report.html)")
+    s.add_argument("--profile", help="profile JSON (edgekit profile --json) for the per-operator chart")
+    s.add_argument("--title", help="report title")
+    s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("profile", help="per-node and per-op-type time from ONNX Runtime's profiler")
+    s.add_argument("model", help="zoo name or .onnx path")
+    s.add_argument("--runs", type=_count(1), default=20, help="profiled runs (default 20)")
+    s.add_argument("--warmup", type=_count(0), default=3, help="runs left out first (default 3)")
+    s.add_argument("--threads", type=_count(0), default=None, help="intra-op threads (0: ONNX Runtime's default)")
+    s.add_argument("--optimization", default="all", choices=OPTIMIZATION_LEVELS)
+    s.add_argument("--providers", default="cpu", help="execution provider(s), e.g. cpu or auto")
+    s.add_argument("--json", help="write the ProfileResult as JSON here")
+    s.add_argument("--top", type=_count(1), default=15, help="how many nodes to list (default 15)")
+    s.add_argument("--trace", help="keep ONNX Runtime's raw trace here")
+    s.set_defaults(func=cmd_profile)
