@@ -1,6 +1,7 @@
 """edgekit.grading.notebook and lab: roles, stubs, deterministic release, manifests."""
 
 import copy
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -91,3 +92,27 @@ def test_manual_questions_need_no_tests_and_stay_out_of_the_score(tmp_path):
 
     row = grades_csv([{"student": "a", "score": 6, "max_score": 6, "questions": {"q1": {"score": 2}}}], ["q1", "report"])
     assert row.splitlines()[1] == "a,6,6,2,,", row
+
+
+def test_two_labs_with_a_support_file_of_the_same_name_release_side_by_side(tmp_path):
+    """Each lab gets a folder of its own under --out: one lab's data.json cannot replace another's."""
+    for lab_id, data in (("lab-a", '{"lab": "a"}'), ("lab-b", '{"lab": "b"}')):
+        shutil.copytree(DEMO, tmp_path / lab_id)
+        toml = (tmp_path / lab_id / "lab.toml").read_text().replace('id = "lab00-demo"', f'id = "{lab_id}"')
+        (tmp_path / lab_id / "lab.toml").write_text(f'files = ["data.json"]\n{toml}')
+        (tmp_path / lab_id / "data.json").write_text(data)
+    out = tmp_path / "notebooks"
+    written = release(tmp_path / "lab-a", out) + release(tmp_path / "lab-b", out)
+    assert (out / "lab-a" / "data.json").read_text() == '{"lab": "a"}'
+    assert (out / "lab-b" / "data.json").read_text() == '{"lab": "b"}'
+    assert sorted(p.relative_to(out).as_posix() for p in written) == sorted(
+        f"{i}/{n}" for i in ("lab-a", "lab-b") for n in (f"{i}.ipynb", f"{i}.checks.json", "data.json"))
+
+
+def test_a_lab_id_that_is_not_a_folder_name_is_refused(tmp_path):
+    shutil.copytree(DEMO, tmp_path / "lab")
+    toml = tmp_path / "lab" / "lab.toml"
+    toml.write_text(toml.read_text().replace('id = "lab00-demo"', 'id = "../escape"'))
+    with pytest.raises(LabError, match="cannot name its release folder"):
+        release(tmp_path / "lab", tmp_path / "out")
+    assert not (tmp_path / "escape").exists()

@@ -52,7 +52,7 @@ def __getattr__(name: str) -> Any:
 
 
 def release(lab, out_dir):
-    """Write the student version of a lab (path or :class:`Lab`) into ``out_dir``; returns the files."""
+    """Write the student version of a lab (path or :class:`Lab`) into ``out_dir/<lab id>/``; returns the files."""
     from .lab import Lab, load_lab
     from .handout import release as _release
 
