@@ -1,6 +1,7 @@
 """edgekit.grading.notebook and lab: roles, stubs, deterministic release, manifests."""
 
 import copy
+import re
 import shutil
 from pathlib import Path
 
@@ -48,6 +49,52 @@ def test_roles_from_edgekit_and_nbgrader_metadata():
                                            ("test", "test_squares"), ("answer", "mean_of"), ("test", "test_mean")]
     lab = load_lab(NBGRADER)
     assert lab.format == "nbgrader" and [(q.id, q.points) for q in lab.questions] == [("test_squares", 2), ("test_mean", 1)]
+
+
+
+def _code(source, **edgekit):
+    return nbformat.v4.new_code_cell(source, metadata={"edgekit": edgekit} if edgekit else {})
+
+
+@pytest.mark.parametrize("source, meta, want", [
+    ("# edgekit: answer q1\ndef f(): ...", {}, ("answer", "q1")),  # the comment alone
+    ("#edgekit:   check   q2  \ncheck('q2')", {}, ("check", "q2")),
+    ("# edgekit: no-grade\nplot()", {}, ("no-grade", None)),
+    ("  # edgekit: instructor", {}, ("instructor", None)),
+    ("def f(): ...", {"role": "answer", "question": "q1"}, ("answer", "q1")),  # the metadata alone
+    ("# edgekit: answer q1\ndef f(): ...", {"role": "answer", "question": "q1"}, ("answer", "q1")),  # both, agreeing
+    ("x = 1\n# edgekit: answer q1", {}, ("context", None)),  # only the first line counts
+    ("# an edgekit: note", {}, ("context", None)),
+])
+def test_roles_from_a_first_line_comment_or_metadata(source, meta, want):
+    assert role(_code(source, **meta)) == want
+
+
+@pytest.mark.parametrize("source, meta, match", [
+    ("# edgekit: answer q2\ndef f(): ...", {"role": "answer", "question": "q1"}, "first line says '# edgekit: answer q2' but"),
+    ("# edgekit: check q1\ncheck('q1')", {"role": "answer", "question": "q1"}, "metadata says role 'answer'"),
+    ("# edgekit: anwser q1", {}, "is not a cell role; expected one of '# edgekit: answer q1'"),
+    ("# edgekit: answer", {}, "is not a cell role"),
+    ("# edgekit: no-grade q1", {}, "is not a cell role"),
+])
+def test_a_role_comment_that_disagrees_with_the_metadata_or_is_no_role_is_an_error(source, meta, match):
+    with pytest.raises(LabError, match=re.escape(match)):
+        role(_code(source, **meta))
+
+
+def test_a_stub_keeps_the_role_line():
+    assert stub("# edgekit: answer q1\nx = 42\n", "L") == '# edgekit: answer q1\nraise NotImplementedError("L")\n'
+    src = "# edgekit: answer q2\ndef f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n"
+    assert stub(src, "L") == '# edgekit: answer q2\ndef f():\n    raise NotImplementedError("L")\n'
+
+
+def test_every_lab_cell_with_a_role_shows_it_in_its_first_line():
+    """labs/*/lab.ipynb and the demo lab: the role is readable in the notebook and in diffs, not only in the metadata."""
+    labs = sorted((Path(__file__).parents[1] / "labs").glob("*/lab.ipynb")) + [DEMO / "lab.ipynb"]
+    missing = [(p.parent.name, c.get("id")) for p in labs for c in read_notebook(p).cells
+               if c.cell_type == "code" and (c.metadata.get("edgekit") or {}).get("role")
+               and not c.source.startswith("# edgekit: ")]
+    assert labs and not missing, missing
 
 
 @pytest.mark.parametrize("toml, match", [
