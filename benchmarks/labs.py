@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
             for student in ("solution", "stub"):
                 (subs / student).mkdir(parents=True)
             nbformat.write(read_notebook(lab.notebook_path), subs / "solution" / f"{lab.id}.ipynb")
-            (subs / "stub" / f"{lab.id}.ipynb").write_bytes((ROOT / "notebooks" / f"{lab.id}.ipynb").read_bytes())
+            (subs / "stub" / f"{lab.id}.ipynb").write_bytes((ROOT / "notebooks" / lab.id / f"{lab.id}.ipynb").read_bytes())
             t0 = time.perf_counter()
             res = grade_batch(lab_dir, subs, Path(tmp) / "out", jobs=1, progress=False)
             wall = time.perf_counter() - t0

@@ -1,7 +1,7 @@
 """A student's lab in a real browser: JupyterLab on loopback, a released notebook, headless Chromium.
 
 Starts JupyterLab (isolated config, data and runtime dirs, no token, 127.0.0.1 only) on a copy of
-``notebooks/lab00-setup.ipynb`` and its support files, opens the notebook in Debian's Chromium
+``notebooks/lab00-setup/`` (the notebook, its checks and support files), opens the notebook in Debian's Chromium
 driven by Playwright, runs the setup cell (``check = ek.checker("lab00-setup")``), the device
 fingerprint cell and the public check of question 1, and reads their outputs from the page.
 
@@ -82,10 +82,7 @@ def _die_with_parent():  # runs in the child between fork and exec
 def _lab_dir(root: Path) -> Path:
     """A copy of the released notebook, its checks file and its support files, outputs cleared."""
     lab = root / "lab"
-    lab.mkdir()
-    for f in sorted(NOTEBOOKS.glob("lab00-*")) + sorted(NOTEBOOKS.glob("lab00_*")):
-        if f.is_file():
-            shutil.copy2(f, lab / f.name)
+    shutil.copytree(NOTEBOOKS / LAB, lab, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
     nb = json.loads((lab / f"{LAB}.ipynb").read_text(encoding="utf-8"))
     for cell in nb["cells"]:  # a notebook must not "pass" on saved outputs
         if cell["cell_type"] == "code":

@@ -137,7 +137,7 @@ def test_an_added_helper_cell_counts_in_check_edgekit_check_and_grade_alike(tmp_
     q2.source = "def to_nchw(image):\n    return bgr_free(image)"  # uses a helper from the student's own cell
     nb.cells.insert(nb.cells.index(q2), _code(
         "def bgr_free(image):\n    x = image.astype(np.float32) / 255.0\n    return x.transpose(2, 0, 1)[None]"))
-    path = tmp_path / "rel" / "lab00-demo.ipynb"
+    path = tmp_path / "rel" / "lab00-demo" / "lab00-demo.ipynb"
     nbformat.write(nb, path)
     # edgekit check: runs the saved notebook
     assert all(r.passed for r in check_notebook(path)), [str(r) for r in check_notebook(path)]
@@ -145,7 +145,7 @@ def test_an_added_helper_cell_counts_in_check_edgekit_check_and_grade_alike(tmp_
     kernel = Kernel(tracebacks=False)
     for cell in assemble(None, nb).runnable:
         assert kernel.run(cell.label, cell.source).ok, cell.label
-    results = run_checks(json.loads((tmp_path / "rel" / "lab00-demo.checks.json").read_text()),
+    results = run_checks(json.loads((tmp_path / "rel" / "lab00-demo" / "lab00-demo.checks.json").read_text()),
                          _Globals(kernel.ns), ["q2"])
     assert results and all(r.passed for r in results), [str(r) for r in results]
     # edgekit grade: full marks, the same submission five times over gives the same scores

@@ -38,7 +38,7 @@ def _submissions(root: Path, released: Path) -> Path:
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("grade")
     assert cli(["lab", "release", str(DEMO), "--out", str(root / "rel")]) == 0
-    subs = _submissions(root, root / "rel" / "lab00-demo.ipynb")
+    subs = _submissions(root, root / "rel" / "lab00-demo" / "lab00-demo.ipynb")
     assert cli(["grade", str(DEMO), str(subs), "--out", str(root / "out"), "--jobs", "2"]) == 0
     return root
 
@@ -77,11 +77,11 @@ def test_stub_feedback_names_the_question(graded):
 
 
 def test_student_self_check_from_the_shell(graded, capsys):
-    rel = graded / "rel" / "lab00-demo.ipynb"
+    rel = graded / "rel" / "lab00-demo" / "lab00-demo.ipynb"
     assert cli(["check", str(rel)]) == 1
     out = capsys.readouterr().out
     assert "FAIL  q1: three logits" in out and "0/3 checks passed" in out
-    mine = graded / "rel" / "mine.ipynb"
+    mine = graded / "rel" / "lab00-demo" / "mine.ipynb"
     shutil.copy(graded / "subs" / "partial" / "lab00-demo.ipynb", mine)
     assert cli(["check", str(mine), "q1"]) == 0
     assert "PASS  q1: three logits" in capsys.readouterr().out
@@ -90,7 +90,7 @@ def test_student_self_check_from_the_shell(graded, capsys):
 def test_self_check_inside_a_notebook_namespace(graded, capsys, monkeypatch):
     from edgekit.grading import checker
 
-    monkeypatch.chdir(graded / "rel")
+    monkeypatch.chdir(graded / "rel")  # a course folder: the checks are found in its lab00-demo/
     import numpy as np
 
     check = checker("lab00-demo")

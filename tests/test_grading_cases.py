@@ -88,6 +88,37 @@ def test_close_compares_dicts_key_by_key():
     assert "expected a dict" in close()([1.0], {"a": 1.0})
 
 
+
+@pytest.mark.parametrize("got, want, message", [
+    (("Conv", 0.25 + 1e-12), ["Conv", 0.25], None),  # a pair: the name exactly, the number within tolerance
+    (("Relu", 0.25), ("Conv", 0.25), "[0]: expected 'Conv', got 'Relu'"),
+    (("Conv", 0.5), ("Conv", 0.25), "[1]: values differ: max abs diff 0.25"),
+    ([None, [1.0, 2.0]], [None, [1.0, 2.0]], None),  # None exactly, then an array
+    ([3.0, [1.0, 2.0]], [None, [1.0, 2.0]], "[0]: expected None, got 3.0"),
+    ([None, None], [None, [1.0, 2.0]], "[1]: expected numbers like [1.0, 2.0], got NoneType"),
+    ({"a": {"name": "x", "v": np.ones(3)}}, {"a": {"name": "x", "v": np.ones(3) + 1e-3}}, "['a']['v']: values differ"),
+    ({"a": {"name": "y", "v": np.ones(3)}}, {"a": {"name": "x", "v": np.ones(3)}}, "['a']['name']: expected 'x', got 'y'"),
+    ([np.ones(2), np.ones(3)], [np.ones(2), np.ones(3)], None),  # ragged: item by item
+    ([np.ones(2)], [np.ones(2), np.ones(3)], "expected 2 items like"),
+])
+def test_close_compares_mixed_containers_part_by_part(got, want, message):
+    msg = close(rtol=1e-9, atol=1e-9)(got, want)
+    assert msg is None if message is None else msg.startswith(message), msg
+
+
+def test_against_compares_with_an_oracle_not_the_reference():
+    from edgekit.grading import against
+
+    assert against(3.0, close())(3.0, 99.0) is None  # the reference's 99 is ignored
+    assert "got 2, expected 3" in against(3.0)(2.0, 2.0)
+    assert against(["a", 1], equal())(["a", 1], None) is None
+
+
+def test_equal_names_a_list_of_another_length_and_shows_long_values():
+    assert equal()([1, 2], [1, 2, 3]) == "the list: expected 3 items, got 2"
+    assert equal()({"e": [1]}, {"e": [1, 2]}) == "['e']: expected 2 items, got 1"
+    assert "y" * 100 in equal()("x" * 100, "y" * 100)  # a reason string is not cut at 40 characters
+
 def test_raised_reads_real_and_transported_errors_alike():
     from edgekit.grading import raised
     from edgekit.grading.process import StudentError, StudentGone

@@ -134,7 +134,7 @@ def test_blank_notebook_with_shadowed_functions_scores_zero(lab_dir, tmp_path):
     import nbformat
 
     lab = load_lab(lab_dir)
-    released = NOTEBOOKS / f"{lab.id}.ipynb"
+    released = NOTEBOOKS / lab.id / f"{lab.id}.ipynb"
     helpers, answers = notebook_names(lab_dir, read_notebook(released))
     instructor = [plain_python(c.source) for c in lab.notebook().cells if role(c)[0] in ("context", "answer")]
     variants = {name: constant_shadow(helpers + answers, value) for name, value in CONSTANTS.items()}

@@ -8,6 +8,7 @@ cell source}`` for some questions, applied to the released notebook.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -29,11 +30,16 @@ def _ids(paths):
 @pytest.mark.parametrize("lab_dir", LABS, ids=_ids(LABS))
 def test_released_notebook_is_committed_and_fresh(lab_dir, tmp_path):
     lab = load_lab(lab_dir)
-    for fresh in release(lab, tmp_path):
+    fix = f"run  edgekit lab release {lab_dir.relative_to(ROOT)} --out notebooks"
+    released = release(lab, tmp_path)
+    for fresh in released:
         committed = NOTEBOOKS / fresh.relative_to(tmp_path)
-        assert committed.is_file(), f"{committed} missing: run  edgekit lab release {lab_dir.relative_to(ROOT)} --out notebooks"
-        assert committed.read_bytes() == fresh.read_bytes(), (
-            f"{committed} differs from a fresh release: run  edgekit lab release {lab_dir.relative_to(ROOT)} --out notebooks")
+        assert committed.is_file(), f"{committed} missing: {fix}"
+        assert committed.read_bytes() == fresh.read_bytes(), f"{committed} differs from a fresh release: {fix}"
+    folder = NOTEBOOKS / lab.id  # and nothing else in the lab's folder (a file left from an older release)
+    extra = {p.relative_to(folder) for p in folder.rglob("*") if p.is_file() and not
+             {"__pycache__", ".ipynb_checkpoints"} & set(p.parts)} - {f.relative_to(tmp_path / lab.id) for f in released}
+    assert not extra, f"{folder} holds files its release does not write: {sorted(map(str, extra))}"
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +51,7 @@ def grades(tmp_path_factory):
     for lab_dir in LABS:
         lab = load_lab(lab_dir)
         root = tmp_path_factory.mktemp(lab.id)
-        released = NOTEBOOKS / f"{lab.id}.ipynb"
+        released = NOTEBOOKS / lab.id / f"{lab.id}.ipynb"
         partial = json.loads((lab_dir / "fixtures" / "partial.json").read_text())
         for student in ("reference", "stub", "partial"):
             (root / "subs" / student).mkdir(parents=True)
@@ -76,14 +82,11 @@ def test_reference_full_marks_stub_zero_partial_between(lab_dir, grades):
 def test_student_notebook_runs_in_a_real_kernel(lab_dir, tmp_path):
     nbclient = pytest.importorskip("nbclient", reason="the lab extra (nbclient, ipykernel) is not installed")
     lab = load_lab(lab_dir)
-    nb = read_notebook(NOTEBOOKS / f"{lab.id}.ipynb")
-    for name in (f"{lab.id}.checks.json", *lab.files):
-        src = NOTEBOOKS / name if name.endswith(".checks.json") else lab_dir / name
-        dest = tmp_path / name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(src.read_bytes())
+    folder = tmp_path / lab.id  # the released folder, as a student downloads it: notebook, checks, support files
+    shutil.copytree(NOTEBOOKS / lab.id, folder)
+    nb = read_notebook(folder / f"{lab.id}.ipynb")
     client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                                     resources={"metadata": {"path": str(tmp_path)}})
+                                     resources={"metadata": {"path": str(folder)}})
     client.execute()
     errors = [(i, o.get("ename"), o.get("evalue", "")[:120]) for i, c in enumerate(nb.cells) if c.cell_type == "code"
               for o in c.get("outputs", []) if o.get("output_type") == "error"]

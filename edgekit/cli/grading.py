@@ -90,7 +90,7 @@ def register(sub) -> None:
     s = sub.add_parser("lab", help="instructors: release the student version of a lab, or show a lab")
     s.add_argument("action", choices=["release", "info"])
     s.add_argument("labs", nargs="+", help="lab folder(s) with lab.toml, or nbgrader source notebook(s)")
-    s.add_argument("--out", default="notebooks", help="release: output folder (default: notebooks)")
+    s.add_argument("--out", default="notebooks", help="release: parent folder; each lab goes into OUT/<lab id>/ (default: notebooks)")
     s.set_defaults(func=cmd_lab)
 
     s = sub.add_parser("check", help="students: run a notebook and its public checks")

@@ -1,7 +1,8 @@
 """Labs and their autograder: release student notebooks, let students self-check, grade safely.
 
     lab.py        the lab format (lab.toml + instructor notebook + tests.py; nbgrader notebooks too)
-    cases.py      what tests.py declares: case(), call(), get(), obj(), close(), equal(), within()
+    cases.py      what tests.py declares: case(), call(), get(), obj(), close(), equal(), within(),
+                  against(), raised()
     notebook.py   reading notebooks, cell roles, nbgrader's test cells
     handout.py    the student release: stubs, no instructor cells or hidden tests, public checks
     assemble.py   what runs: the student's cells in their order, the instructor's cells restored
@@ -34,7 +35,7 @@ from typing import Any
 
 _LAZY = {  # lazily imported, so `edgekit --help` (which registers grading's subcommands) stays light
     "Case": "cases", "call": "cases", "case": "cases", "close": "cases", "equal": "cases", "get": "cases",
-    "obj": "cases", "ref": "cases", "within": "cases", "raised": "cases",
+    "obj": "cases", "ref": "cases", "within": "cases", "raised": "cases", "against": "cases",
     "check": "selfcheck", "checker": "selfcheck", "check_notebook": "selfcheck",
     "Lab": "lab", "LabError": "lab", "Limits": "lab", "load_lab": "lab",
 }
@@ -52,7 +53,7 @@ def __getattr__(name: str) -> Any:
 
 
 def release(lab, out_dir):
-    """Write the student version of a lab (path or :class:`Lab`) into ``out_dir``; returns the files."""
+    """Write the student version of a lab (path or :class:`Lab`) into ``out_dir/<lab id>/``; returns the files."""
     from .lab import Lab, load_lab
     from .handout import release as _release
 

@@ -164,7 +164,7 @@ def from_wire(data: Any) -> Any:
     return wire.decode(data, hook)
 
 
-def _short(v: Any) -> str:
+def _short(v: Any, limit: int = 40) -> str:
     if isinstance(v, np.ndarray):
         return f"array{list(v.shape)}:{v.dtype}" if v.size > 6 else f"array({v.tolist()})"
     if isinstance(v, Obj):
@@ -172,7 +172,7 @@ def _short(v: Any) -> str:
     if isinstance(v, Ref):
         return v.name
     text = repr(v)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # -- comparisons: (got, expected) -> None when fine, else a message with the numbers -------------
@@ -180,25 +180,44 @@ def _short(v: Any) -> str:
 
 @dataclass(frozen=True)
 class close:  # noqa: N801 - used like a function in tests.py
-    """Numbers or arrays equal within ``atol + rtol*|expected|``, with the same shape (dicts: per key)."""
+    """Numbers or arrays equal within ``atol + rtol*|expected|``, with the same shape.
+
+    Containers of mixed values are compared part by part, naming the first part that differs:
+    dicts key by key (same keys), lists and tuples that are not arrays of numbers item by item
+    (same length), strings and ``None`` exactly — e.g. ``{"op": "Conv", "share": 0.25}``,
+    ``("Conv", 0.25)``, ``[None, [1.5, 2.5]]``.
+    """
 
     rtol: float = 1e-5
     atol: float = 1e-8
 
     def __call__(self, got: Any, want: Any) -> str | None:
-        if isinstance(want, dict):  # dicts of numbers: same keys, then key by key
+        return self._part(got, want, "")
+
+    def _part(self, got: Any, want: Any, where: str) -> str | None:
+        at = f"{where}: " if where else ""
+        if isinstance(want, dict):
             if not isinstance(got, dict):
-                return f"expected a dict with keys {sorted(map(str, want))}, got {type(got).__name__}"
+                return f"{at}expected a dict with keys {sorted(map(str, want))}, got {type(got).__name__}"
             if set(got) != set(want):
-                return f"expected keys {sorted(map(str, want))}, got {sorted(map(str, got))}"
-            return next((f"[{k!r}]: {m}" for k in want for m in [self(got[k], want[k])] if m), None)
+                return f"{at}expected keys {sorted(map(str, want))}, got {sorted(map(str, got))}"
+            return next((m for k in want for m in [self._part(got[k], want[k], f"{where}[{k!r}]")] if m), None)
+        if want is None or isinstance(want, (str, bytes)):
+            return None if type(got) is type(want) and got == want else f"{at}expected {_short(want, 200)}, got {_short(got, 200)}"
+        if isinstance(want, (list, tuple)) and not _numbers(want):
+            if not isinstance(got, (list, tuple)) or len(got) != len(want):
+                return f"{at}expected {len(want)} items like {_short(want)}, got {_short(got)}"
+            return next((m for i, (g, w) in enumerate(zip(got, want)) for m in [self._part(g, w, f"{where}[{i}]")] if m),
+                        None)
         try:
+            if got is None or isinstance(got, (str, bytes, dict)):
+                raise TypeError
             g = np.asarray(got, dtype=np.float64) if not np.iscomplexobj(got) else np.asarray(got)
         except (TypeError, ValueError):
-            return f"expected numbers like {_short(want)}, got {type(got).__name__} {_short(got)}"
+            return f"{at}expected numbers like {_short(want)}, got {type(got).__name__} {_short(got)}"
         w = np.asarray(want)
         if g.shape != w.shape:
-            return f"expected shape {w.shape}, got shape {g.shape}"
+            return f"{at}expected shape {w.shape}, got shape {g.shape}"
         if g.size == 0:
             return None
         bad = ~np.isclose(g, w, rtol=self.rtol, atol=self.atol, equal_nan=True)
@@ -206,9 +225,23 @@ class close:  # noqa: N801 - used like a function in tests.py
             return None
         diff = np.where(np.isnan(g) | np.isnan(w), np.inf, np.abs(g - w))
         i = np.unravel_index(int(np.argmax(np.where(bad, diff, -1))), g.shape)
-        where = f" at index {tuple(int(j) for j in i)}" if g.ndim else ""
-        return (f"values differ: max abs diff {_num(diff[i])}{where} (got {_num(g[i])}, expected "
+        index = f" at index {tuple(int(j) for j in i)}" if g.ndim else ""
+        return (f"{at}values differ: max abs diff {_num(diff[i])}{index} (got {_num(g[i])}, expected "
                 f"{_num(w[i])}); allowed atol={self.atol:g} + rtol={self.rtol:g}*|expected|")
+
+
+def _numbers(v: Any) -> bool:
+    """Whether ``v`` is an array of numbers (rectangular, nothing but numbers in it)."""
+    def plain(x: Any) -> bool:
+        return all(map(plain, x)) if isinstance(x, (list, tuple)) else not isinstance(x, (dict, str, bytes, type(None)))
+
+    if not plain(v):
+        return False
+    try:
+        np.asarray(v, dtype=np.complex128)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -227,7 +260,7 @@ class equal:  # noqa: N801
             return f"{n} of {w.size} elements differ; first at {i}: got {g[i]!r}, expected {w[i]!r}"
         if _same(got, want):
             return None
-        return _first_difference(got, want) or f"expected {_short(want)}, got {_short(got)}"
+        return _first_difference(got, want) or f"expected {_short(want, 200)}, got {_short(got, 200)}"
 
 
 @dataclass(frozen=True)
@@ -245,6 +278,18 @@ class within:  # noqa: N801
         return f"expected a number between {self.lo} and {self.hi}, got {_num(got)}"
 
 
+@dataclass(frozen=True, eq=False)
+class against:  # noqa: N801
+    """Compare with ``expected`` from an oracle (ONNX Runtime, a trusted parser), not with the reference's value:
+    ``case("q1", "[-1, 3]", call("qparams", -1.0, 3.0), against(ort_qparams(-1.0, 3.0), close(rtol=1e-6)))``."""
+
+    expected: Any
+    compare: Callable[[Any, Any], str | None] = field(default_factory=close)
+
+    def __call__(self, got: Any, want: Any = None) -> str | None:
+        return self.compare(got, self.expected)
+
+
 def _first_difference(got: Any, want: Any, where: str = "") -> str | None:
     """Where two containers first differ, e.g. "at ['nodes']: expected 34, got 32"."""
     if isinstance(want, dict) and isinstance(got, dict):
@@ -254,11 +299,13 @@ def _first_difference(got: Any, want: Any, where: str = "") -> str | None:
         for k in want:
             if not _same(got[k], want[k]):
                 return _first_difference(got[k], want[k], f"{where}[{k!r}]")
-    if isinstance(want, (list, tuple)) and isinstance(got, (list, tuple)) and len(got) == len(want):
+    if isinstance(want, (list, tuple)) and isinstance(got, (list, tuple)):
+        if len(got) != len(want):
+            return f"{where or 'the list'}: expected {len(want)} items, got {len(got)}"
         for i, (g, w) in enumerate(zip(got, want)):
             if not _same(g, w):
                 return _first_difference(g, w, f"{where}[{i}]")
-    return f"at {where}: expected {_short(want)}, got {_short(got)}" if where else None
+    return f"at {where}: expected {_short(want, 200)}, got {_short(got, 200)}" if where else None
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -6,19 +6,23 @@ import copy
 import json
 from pathlib import Path
 
-from .lab import Lab
+from .lab import Lab, LabError
 from .notebook import HIDDEN, role, stub
 from .selfcheck import public_checks
 
 
 def release(lab: Lab, out_dir: str | Path) -> list[Path]:
-    """Write the student version of ``lab`` into ``out_dir``: the notebook and its public checks.
+    """Write the student version of ``lab`` into ``out_dir/<lab id>/``: the notebook, its public
+    checks and its support files, in a folder of their own (two labs' files never collide).
 
     Solutions become stubs, instructor cells and hidden tests go, outputs are cleared. The
     output depends only on the lab's files, so releasing twice gives byte-identical files.
     """
     import nbformat
 
+    if lab.id in ("", ".", "..") or Path(lab.id).name != lab.id or "\\" in lab.id:
+        raise LabError(f"lab id {lab.id!r} cannot name its release folder: use letters, digits and dashes "
+                       "(e.g. id = \"lab01-first-inference\" in lab.toml)")
     checks = public_checks(lab) if lab.format == "edgekit" else None  # fails early on a broken reference
     nb = copy.deepcopy(lab.notebook())
     cells = []
@@ -37,7 +41,7 @@ def release(lab: Lab, out_dir: str | Path) -> list[Path]:
         cells.append(cell)
     nb.cells = cells
     nb.metadata["edgekit"] = {"lab": lab.id, "release": 1}
-    out = Path(out_dir)
+    out = Path(out_dir) / lab.id
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{lab.id}.ipynb"
     path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")

@@ -1,6 +1,8 @@
 """Notebooks: cell roles, the student release, and splicing a submission into the instructor's notebook.
 
-A code cell's role comes from its metadata, ``{"edgekit": {"role": ..., "question": ...}}``:
+A code cell's role comes from its first line, a comment as otter writes it (``# edgekit: answer
+q1``: seen in the notebook and in diffs), or from its metadata, ``{"edgekit": {"role": ...,
+"question": ...}}``; a cell with both must say the same in both:
 
 ==============  =====================================================================
 ``answer``      the student's answer to ``question``; solution between markers
@@ -18,8 +20,6 @@ nbgrader metadata is understood too: ``solution: true`` is an answer, ``grade: t
 
 from __future__ import annotations
 
-import copy
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,14 +46,51 @@ def read_notebook(path: str | Path):
                        "open it in Jupyter and save it again, or restore it from the released copy") from None
 
 
+ROLES = {"answer": True, "check": True, "instructor": False, "no-grade": False}  # role -> names a question
+ROLE_LINE = re.compile(r"[ \t]*#[ \t]*edgekit:(.*)")
+
+
+def role_comment(kind: str, question: str | None = None) -> str:
+    """The first line that gives a cell its role: ``# edgekit: answer q1``, ``# edgekit: no-grade``."""
+    return f"# edgekit: {kind}" + (f" {question}" if question is not None else "")
+
+
+def _role_line(source: str) -> tuple[str, str]:
+    """``(role line with its newline, the rest)``; the line is empty when the cell has none."""
+    first, nl, rest = source.partition("\n")
+    return (first + nl, rest) if ROLE_LINE.fullmatch(first.rstrip("\r")) else ("", source)
+
+
+def _comment_role(cell) -> tuple[str, str | None] | None:
+    src = cell.get("source", "")
+    line = _role_line("".join(src) if isinstance(src, list) else str(src))[0].strip()
+    if not line:
+        return None
+    words = ROLE_LINE.fullmatch(line).group(1).split()
+    if not words or words[0] not in ROLES or len(words) != 1 + ROLES[words[0]]:
+        raise LabError(f"cell {cell.get('id', '?')}: its first line {line!r} is not a cell role; expected one of "
+                       + ", ".join(repr(role_comment(k, "q1" if q else None)) for k, q in ROLES.items())
+                       + " (or no such comment: a context cell)")
+    return words[0], (words[1] if len(words) > 1 else None)
+
+
 def role(cell) -> tuple[str, str | None]:
-    """``(role, question)`` of a cell, from edgekit or nbgrader metadata."""
+    """``(role, question)`` of a cell, from its first-line comment, edgekit or nbgrader metadata.
+
+    A :class:`LabError` when the comment and the edgekit metadata disagree, or the comment is not a role.
+    """
     if cell.get("cell_type") != "code":
         return "markdown", None
     meta = cell.get("metadata") or {}
     ek = meta.get("edgekit") if isinstance(meta.get("edgekit"), dict) else {}
-    if ek.get("role"):
-        return str(ek["role"]), (str(ek["question"]) if ek.get("question") is not None else None)
+    said = (str(ek["role"]), str(ek["question"]) if ek.get("question") is not None else None) if ek.get("role") else None
+    comment = _comment_role(cell)
+    if said and comment and said != comment:
+        raise LabError(f"cell {cell.get('id', '?')}: its first line says {role_comment(*comment)!r} but its metadata "
+                       f"says role {said[0]!r}, question {said[1]!r}; make the two agree, or delete one of them "
+                       "(the released notebook has both)")
+    if comment or said:
+        return comment or said
     nbg = meta.get("nbgrader") if isinstance(meta.get("nbgrader"), dict) else {}
     if nbg.get("solution"):
         return "answer", str(nbg.get("grade_id"))
@@ -63,10 +100,11 @@ def role(cell) -> tuple[str, str | None]:
 
 
 def stub(source: str, label: str) -> str:
-    """Replace each marked solution with a ``NotImplementedError`` naming the question."""
-    if not SOLUTION.search(source):
-        return f'raise NotImplementedError("{label}")\n'
-    return SOLUTION.sub(lambda m: f'{m.group(1)}raise NotImplementedError("{label}"){m.group(2)}', source)
+    """Replace each marked solution with a ``NotImplementedError`` naming the question (a role line stays)."""
+    head, body = _role_line(source)
+    if not SOLUTION.search(body):
+        return f'{head}raise NotImplementedError("{label}")\n'
+    return head + SOLUTION.sub(lambda m: f'{m.group(1)}raise NotImplementedError("{label}"){m.group(2)}', body)
 
 
 def nbgrader_cases(lab: Lab) -> list:

@@ -61,14 +61,18 @@ class CheckResult:
 
 
 def find_checks(lab_id: str, near: Path | None = None) -> Path:
-    """Locate ``<lab_id>.checks.json`` in ``near``, the working directory or a ``notebooks/`` folder."""
+    """Locate ``<lab_id>.checks.json``: in ``near`` (the notebook's folder), the working directory
+    (Jupyter runs a notebook in its folder), or a lab folder ``<lab_id>/`` in it, in ``notebooks/``
+    or beside it, where ``edgekit lab release`` puts it."""
     name = f"{lab_id}.checks.json"
-    dirs = [d for d in (near, Path.cwd(), Path.cwd() / "notebooks", Path.cwd().parent / "notebooks") if d]
+    cwd = Path.cwd()
+    dirs = [d for d in (near, cwd, cwd / lab_id, cwd / "notebooks" / lab_id, cwd.parent / lab_id) if d]
     for d in dirs:
         if (d / name).is_file():
             return d / name
     raise LabError(f"no public checks for lab {lab_id!r}: expected {name} next to the notebook "
-                   f"(looked in {', '.join(str(d) for d in dirs)}); copy it from the course's notebooks/ folder")
+                   f"(looked in {', '.join(str(d) for d in dirs)}); copy it from the course's "
+                   f"notebooks/{lab_id}/ folder")
 
 
 def run_checks(doc: dict, ns: Any, questions: list[str] | None = None) -> list[CheckResult]:

@@ -5,7 +5,7 @@ import json
 import random
 from pathlib import Path
 
-from edgekit.grading import call, case, close, equal, obj, raised, ref
+from edgekit.grading import against, call, case, close, equal, obj, raised, ref
 from edgekit.perf.profiler import parse_trace
 
 HERE = Path(__file__).parent
@@ -54,64 +54,27 @@ warm = synthetic([net(5), net(1), net(1), [(n, o, d + 1) for n, o, d in net(1)]]
 plain3 = synthetic([net(2), net(1), net(1)])
 
 
-def dict_close(rtol=1e-9, atol=1e-9):
-    return close(rtol=rtol, atol=atol)  # close() compares dicts key by key
-
-
-def events_equal(got, want):
-    """Lists of events: the same length, then the first event that differs, by position and name."""
-    if not isinstance(got, list):
-        return f"expected a list of {len(want)} events, got {type(got).__name__}"
-    if len(got) != len(want):
-        return f"expected {len(want)} events, got {len(got)}"
-    for i, (g, w) in enumerate(zip(got, want)):
-        if g != w:
-            name = g.get("name") if isinstance(g, dict) else g
-            return f"event {i} differs: expected {w.get('name')!r} (ts {w.get('ts')}), got {name!r}"
-    return None
-
-
-exact = dict_close(rtol=0, atol=0)  # dicts of integer totals: exact, with the first wrong key named
-
-
-def pair_close(got, want):
-    """(op type, share): the name exactly, the share within 1e-9."""
-    if not isinstance(got, (tuple, list)) or len(got) != 2:
-        return f"expected a pair like {want}, got {got!r}"
-    if got[0] != want[0]:
-        return f"expected op type {want[0]!r}, got {got[0]!r}"
-    return close(1e-9, 1e-9)(got[1], want[1])
-
-
-def error_name(thunk):
-    """The exception a call raised, by name ('no error' if none), on the reference and in the grader."""
-    return raised(thunk)[0]
-
-
 def oracle(trace, skip_runs):
     """edgekit.perf.profiler.parse_trace, written independently of the reference answers: an oracle."""
     r = parse_trace(trace, skip_runs=skip_runs)
     return {o.op_type: o.total_us for o in r.op_types}
 
 
-def against(expected, compare):
-    """A comparison that ignores the reference value and uses ``expected`` (from an oracle)."""
-    return lambda got, _want: compare(got, expected)
+exact = close(rtol=0, atol=0)  # dicts of integer totals: exact, with the first wrong key named
 
 
 # -- q1: load a trace, keep the kernel events ------------------------------------------------------
 case("q1", "load a small trace file", call("load_events", obj("lab04_support:write_trace", tiny)), equal(), public=True)
 case("q1", "kernel events of a small trace, fences dropped", call("node_events", tiny), equal(), public=True)
-case("q1", "load the committed digits-cnn trace", call("load_events", ref("TRACE")), events_equal)
-case("q1", "kernel events of the committed trace, in time order", call("node_events", ref("events")), events_equal)
+case("q1", "load the committed digits-cnn trace", call("load_events", ref("TRACE")), equal())
+case("q1", "kernel events of the committed trace, in time order", call("node_events", ref("events")), equal())
 case("q1", "a trace in the {'traceEvents': [...]} layout",
-     call("load_events", obj("lab04_support:write_trace", plain3, layout="chrome")), events_equal)
-case("q1", "a trace in ORT's list layout", call("load_events", obj("lab04_support:write_trace", plain3)), events_equal)
+     call("load_events", obj("lab04_support:write_trace", plain3, layout="chrome")), equal())
+case("q1", "a trace in ORT's list layout", call("load_events", obj("lab04_support:write_trace", plain3)), equal())
 case("q1", "fence events and Session events are dropped, shuffled events sorted by ts",
-     call("node_events", warm), events_equal, weight=2)
+     call("node_events", warm), equal(), weight=2)
 case("q1", "no events (and the small trace's)", lambda ns: [ns.node_events([]), ns.node_events(tiny)],
-     lambda got, want: (events_equal(got, want) if not isinstance(got, list) or len(got) != 2
-                        else events_equal(got[0], want[0]) or events_equal(got[1], want[1])))
+     equal())
 
 # -- q2: kernels of the measured runs, time per op type --------------------------------------------
 case("q2", "digits-cnn, warm-up run skipped", call("time_per_op_type", ref("events"), skip_runs=1), equal(), public=True)
@@ -120,13 +83,13 @@ case("q2", "measured kernels: 5 runs x 7 kernels",
 case("q2", "digits-cnn, no run skipped", call("time_per_op_type", events), exact)
 case("q2", "digits-cnn, only the last run", call("time_per_op_type", events, skip_runs=5), exact)
 case("q2", "agrees with edgekit.perf.profiler.parse_trace (skip 1)", call("time_per_op_type", events, skip_runs=1),
-     against(oracle(events, 1), dict_close()))
+     against(oracle(events, 1), close(1e-9, 1e-9)))
 case("q2", "mobilenetv2-224: agrees with edgekit.perf.profiler.parse_trace", call("time_per_op_type", mnv2, skip_runs=1),
-     against(oracle(mnv2, 1), dict_close()))
+     against(oracle(mnv2, 1), close(1e-9, 1e-9)))
 case("q2", "shuffled events with fences: runs are matched by timestamp", call("time_per_op_type", warm, skip_runs=1),
      exact, weight=2)
 case("q2", "skip_runs >= number of runs raises ValueError",
-     lambda ns: error_name(lambda: ns.time_per_op_type(plain3, skip_runs=3)), equal(), weight=0.5)
+     lambda ns: raised(lambda: ns.time_per_op_type(plain3, skip_runs=3))[0], equal(), weight=0.5)
 
 # -- q3: shares and the bottleneck -----------------------------------------------------------------
 pow2 = {"Conv": 64, "Gemm": 32, "MaxPool": 16, "Relu": 16}  # a total of 128: every share is exact
@@ -134,11 +97,11 @@ digits_ops = oracle(events, 1)
 mnv2_ops = oracle(mnv2, 1)
 case("q3", "shares of a simple profile", call("share", pow2), equal(), public=True)
 case("q3", "bottleneck of a simple profile", call("bottleneck", pow2), equal(), public=True)
-case("q3", "shares of digits-cnn", call("share", digits_ops), dict_close())
-case("q3", "bottleneck of digits-cnn", call("bottleneck", digits_ops), pair_close)
-case("q3", "bottleneck of mobilenetv2-224", call("bottleneck", mnv2_ops), pair_close)
+case("q3", "shares of digits-cnn", call("share", digits_ops), close(1e-9, 1e-9))
+case("q3", "bottleneck of digits-cnn", call("bottleneck", digits_ops), close(1e-9, 1e-9))
+case("q3", "bottleneck of mobilenetv2-224", call("bottleneck", mnv2_ops), close(1e-9, 1e-9))
 case("q3", "a tie goes to the op type first in alphabetical order",
-     call("bottleneck", {"Relu": 10, "Add": 10, "Conv": 5}), pair_close)
+     call("bottleneck", {"Relu": 10, "Add": 10, "Conv": 5}), close(1e-9, 1e-9))
 case("q3", "shares add up to 1", lambda ns: sum(ns.share(mnv2_ops).values()), close(atol=1e-9))
 
 # -- q4: how much of a run is kernels; what the profiler costs -------------------------------------

@@ -98,10 +98,6 @@ def drain(reader, limit=5000):
     return feeds
 
 
-def dict_close(rtol=1e-6, atol=1e-6):
-    return close(rtol=rtol, atol=atol)  # close() compares dicts key by key
-
-
 def summary(feeds) -> dict:
     """What a reader handed out (a list of feeds), as plain data; the notebook's describe_reader, here."""
     values = [v for feed in feeds for v in feed.values()]
@@ -200,12 +196,12 @@ case("q4", "MinMax ranges of digits-cnn on 64 images, as a table",
      public=True)
 for method in ("minmax", "entropy", "percentile"):
     case("q4", f"{method}: digits-cnn on 1,408 training images",
-         call("activation_ranges", zoo("digits-cnn"), reader(feeds), method), dict_close(), weight=1.5)
-case("q4", "the default method is MinMax", call("activation_ranges", zoo("digits-cnn"), reader(feeds[:4])), dict_close())
+         call("activation_ranges", zoo("digits-cnn"), reader(feeds), method), close(1e-6, 1e-6), weight=1.5)
+case("q4", "the default method is MinMax", call("activation_ranges", zoo("digits-cnn"), reader(feeds[:4])), close(1e-6, 1e-6))
 for method in ("minmax", "percentile"):
     case("q4", f"{method}: a perceptron with one outlier in its input",
          call("activation_ranges", obj("lab06_support:mlp"), reader(mlp_feeds), method),
-         dict_close())
+         close(1e-6, 1e-6))
 case("q4", "the tensor names", lambda ns: sorted(ns.activation_ranges(DIGITS, ns.lab06_support.ListReader(feeds[:2]))),
      equal())
 case("q4", "lo <= hi for every tensor (sorted by name)",

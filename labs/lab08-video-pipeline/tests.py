@@ -31,26 +31,6 @@ def frame(uri, i=0):
                 return f.image
 
 
-def report_close(rtol=1e-9, atol=1e-9):
-    """Same keys (nested dicts too); strings equal, numbers close."""
-    def compare(got, want, where=""):
-        if isinstance(want, dict):
-            if not isinstance(got, dict):
-                return f"{where or 'the answer'}: expected a dict, got {type(got).__name__}"
-            if set(got) != set(want):
-                return f"{where or 'the answer'}: expected keys {sorted(want)}, got {sorted(got)}"
-            for k in want:
-                msg = compare(got[k], want[k], f"{where}[{k!r}]")
-                if msg:
-                    return msg
-            return None
-        if isinstance(want, str):
-            return None if got == want else f"{where}: expected {want!r}, got {got!r}"
-        msg = close(rtol, atol)(got, want)
-        return f"{where}: {msg}" if msg else None
-    return compare
-
-
 # -- q1: pre-processing -----------------------------------------------------------------------------
 f320 = frame("synthetic://?frames=20&size=320x240", 10)
 rng = np.random.default_rng(8)
@@ -95,23 +75,23 @@ case("q2", "threads, slow consumer, dropping: the newest frames", threads(50, 3,
 # -- q3: the timing log -----------------------------------------------------------------------------
 case("q3", "the pipelined run: the numbers", call("report_numbers", RUNS["pipelined"], STAGES), close(rtol=1e-9),
      public=True)
-case("q3", "the pipelined run: the whole report", call("stage_report", RUNS["pipelined"], STAGES), report_close())
-case("q3", "the sequential run", call("stage_report", RUNS["sequential"], STAGES), report_close())
+case("q3", "the pipelined run: the whole report", call("stage_report", RUNS["pipelined"], STAGES), close(1e-9, 1e-9))
+case("q3", "the sequential run", call("stage_report", RUNS["sequential"], STAGES), close(1e-9, 1e-9))
 first = {k: RUNS["pipelined"][k][:25] for k in ("index", "start", "end")}
-case("q3", "the first 25 frames (filling the pipeline)", call("stage_report", first, STAGES), report_close())
+case("q3", "the first 25 frames (filling the pipeline)", call("stage_report", first, STAGES), close(1e-9, 1e-9))
 tiny = {"index": [0, 1, 2], "start": [[10.0, 10.002], [10.004, 10.005], [10.008, 10.010]],
         "end": [[10.002, 10.003], [10.005, 10.009], [10.010, 10.013]]}
-case("q3", "three frames, two stages", call("stage_report", tiny, ["decode", "model"]), report_close(), weight=2)
+case("q3", "three frames, two stages", call("stage_report", tiny, ["decode", "model"]), close(1e-9, 1e-9), weight=2)
 
 # -- q4: throughput ---------------------------------------------------------------------------------
 stage_ms = {"capture": 4.0, "preprocess": 6.5, "infer": 21.0, "postprocess": 2.5}
 case("q4", "four stages, no camera: the numbers", call("throughput_numbers", stage_ms), close(rtol=1e-9), public=True)
 case("q4", "a 30 FPS camera: the numbers", call("throughput_numbers", stage_ms, 30), close(rtol=1e-9), public=True)
-case("q4", "four stages, no camera: the whole answer", call("throughput", stage_ms), report_close())
-case("q4", "a 30 FPS camera", call("throughput", stage_ms, camera_fps=30), report_close())
-case("q4", "a 60 FPS camera (the pipeline cannot keep up)", call("throughput", stage_ms, camera_fps=60), report_close(),
+case("q4", "four stages, no camera: the whole answer", call("throughput", stage_ms), close(1e-9, 1e-9))
+case("q4", "a 30 FPS camera", call("throughput", stage_ms, camera_fps=30), close(1e-9, 1e-9))
+case("q4", "a 60 FPS camera (the pipeline cannot keep up)", call("throughput", stage_ms, camera_fps=60), close(1e-9, 1e-9),
      weight=2)
-case("q4", "a 10 FPS camera (both keep up)", call("throughput", stage_ms, camera_fps=10), report_close())
+case("q4", "a 10 FPS camera (both keep up)", call("throughput", stage_ms, camera_fps=10), close(1e-9, 1e-9))
 case("q4", "a tie: the first slowest stage", call("throughput", {"a": 2.0, "b": 5.0, "c": 5.0, "d": 1.0}),
-     report_close())
-case("q4", "one stage", call("throughput", {"infer": 40.0}, camera_fps=25), report_close())
+     close(1e-9, 1e-9))
+case("q4", "one stage", call("throughput", {"infer": 40.0}, camera_fps=25), close(1e-9, 1e-9))

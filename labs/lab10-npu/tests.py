@@ -42,25 +42,6 @@ def report(*nodes):
                       for i, (op, ep, why) in enumerate(nodes)]}
 
 
-def same(got, want, path=""):
-    """Like equal(), but for dicts (nested): names the first key that differs and shows both values."""
-    if isinstance(want, dict):
-        if not isinstance(got, dict):
-            return (f"{path or 'the result'}: expected a dict with keys {list(want)}, "
-                    f"got {type(got).__name__} {got!r:.120}")
-        if set(got) != set(want):
-            return (f"{path or 'the result'}: keys differ: missing {sorted(set(want) - set(got), key=str)}, "
-                    f"unexpected {sorted(set(got) - set(want), key=str)}")
-        for key in want:
-            msg = same(got[key], want[key], f"{path}[{key!r}]")
-            if msg:
-                return msg
-        return None
-    if equal()(got, want) is None:
-        return None
-    return f"{path or 'the result'}: expected {want!r:.200}, got {got!r:.200}"
-
-
 def unsupported(op):
     return f"Operators of type `{op}` are not supported by QNN EP"
 
@@ -70,18 +51,18 @@ case("q1", "digits-cnn as exported (dynamic batch)", call("summarize", REPORTS["
 case("q1", "digits-cnn quantized: fully offloaded, by design", call("summarize", REPORTS["digits-cnn-qdq"]), equal(),
      public=True)
 for name in ("digits-cnn-fixed", "mlp-gelu-qdq", "mlp-gelu-fused-qdq", "erf-head"):
-    case("q1", f"the recorded report of {name}", call("summarize", REPORTS[name]), same)
+    case("q1", f"the recorded report of {name}", call("summarize", REPORTS[name]), equal())
 case("q1", "erf-mlp-qdq: the operator comes from the reason, not from the node's type",
-     call("summarize", REPORTS["erf-mlp-qdq"]), same, weight=2)
-case("q1", "an empty report", call("summarize", report()), same)
+     call("summarize", REPORTS["erf-mlp-qdq"]), equal(), weight=2)
+case("q1", "an empty report", call("summarize", report()), equal())
 case("q1", "only by-design nodes on the CPU and nothing on QNN: not offloaded",
-     call("summarize", report(("QuantizeLinear", CPU, IO), ("Relu", CPU, "Cannot get shape"))), same)
+     call("summarize", report(("QuantizeLinear", CPU, IO), ("Relu", CPU, "Cannot get shape"))), equal())
 case("q1", "two missing operators, each named once, sorted; another EP counts as off QNN",
      call("summarize", report(("Conv", QNN, ""), ("Hardmax", CPU, unsupported("Hardmax")),
                               ("Erf", CPU, unsupported("Erf")), ("DequantizeLinear", CPU, unsupported("Erf")),
                               ("Gemm", "XnnpackExecutionProvider", "not offered to QNN"), ("Relu", QNN, ""))),
-     same, weight=2)
-case("q1", "everything on QNN", call("summarize", report(("Conv", QNN, ""), ("Relu", QNN, ""))), same)
+     equal(), weight=2)
+case("q1", "everything on QNN", call("summarize", report(("Conv", QNN, ""), ("Relu", QNN, ""))), equal())
 
 # -- what the student's functions return, looked at here ----------------------------------------------------
 
@@ -158,15 +139,15 @@ def computes_the_same(name):
 
 # -- q2: fix the batch dimension --------------------------------------------------------------------------
 case("q2", "digits-cnn: batch 1", call("fixed_shapes", "digits-cnn"), equal(), public=True)
-case("q2", "digits-cnn: batch 1 (looked at by the grader)", shapes_of("digits-cnn"), same)
-case("q2", "digits-cnn runs with the fixed shape", runs("digits-cnn"), same)
-case("q2", "batch 4", shapes_of("digits-cnn", 4), same)
-case("q2", "runs with batch 3", runs("digits-cnn", 3), same)
-case("q2", "only the first dimension: 'seq' stays dynamic, two inputs", shapes_of("two-inputs"), same, weight=2)
-case("q2", "an unnamed dynamic batch", shapes_of("unnamed-batch"), same, weight=2)
-case("q2", "an unnamed dynamic batch runs", runs("unnamed-batch", 2), same)
-case("q2", "a fixed first dimension stays as it is", shapes_of("static", 4), same)
-case("q2", "mlp-gelu, batch 2", shapes_of("mlp-gelu", 2), same)
+case("q2", "digits-cnn: batch 1 (looked at by the grader)", shapes_of("digits-cnn"), equal())
+case("q2", "digits-cnn runs with the fixed shape", runs("digits-cnn"), equal())
+case("q2", "batch 4", shapes_of("digits-cnn", 4), equal())
+case("q2", "runs with batch 3", runs("digits-cnn", 3), equal())
+case("q2", "only the first dimension: 'seq' stays dynamic, two inputs", shapes_of("two-inputs"), equal(), weight=2)
+case("q2", "an unnamed dynamic batch", shapes_of("unnamed-batch"), equal(), weight=2)
+case("q2", "an unnamed dynamic batch runs", runs("unnamed-batch", 2), equal())
+case("q2", "a fixed first dimension stays as it is", shapes_of("static", 4), equal())
+case("q2", "mlp-gelu, batch 2", shapes_of("mlp-gelu", 2), equal())
 
 # -- q3: QDQ quantization -----------------------------------------------------------------------------------
 
@@ -182,24 +163,24 @@ def quantized(name, part):
 case("q3", "digits-cnn: shapes, op counts and number formats", call("quantized_summary", "digits-cnn"), equal(),
      public=True)
 for part in ("shapes", "ops", "weights", "activations"):
-    case("q3", f"digits-cnn: {part} (looked at by the grader)", quantized("digits-cnn", part), same, weight=0.5)
+    case("q3", f"digits-cnn: {part} (looked at by the grader)", quantized("digits-cnn", part), equal(), weight=0.5)
 case("q3", "digits-cnn still agrees with the float model (>= 97% of the test digits, measured by the grader)",
-     agreement, same, weight=2)
+     agreement, equal(), weight=2)
 for name in ("mlp-gelu", "erf-mlp"):
-    case("q3", f"{name}: batch fixed to 1", quantized(name, "shapes"), same)
-    case("q3", f"{name}: QuantizeLinear / DequantizeLinear nodes", quantized(name, "ops"), same)
-    case("q3", f"{name}: int8 per-channel weights", quantized(name, "weights"), same)
-    case("q3", f"{name}: uint8 activations", quantized(name, "activations"), same)
+    case("q3", f"{name}: batch fixed to 1", quantized(name, "shapes"), equal())
+    case("q3", f"{name}: QuantizeLinear / DequantizeLinear nodes", quantized(name, "ops"), equal())
+    case("q3", f"{name}: int8 per-channel weights", quantized(name, "weights"), equal())
+    case("q3", f"{name}: uint8 activations", quantized(name, "activations"), equal())
 
 # -- q4: fuse the GELU ---------------------------------------------------------------------------------------
 case("q4", "mlp-gelu: one Gelu, opset 20", call("fused_summary", "mlp-gelu"), equal(), public=True)
-case("q4", "mlp-gelu: one Gelu, opset 20 (looked at by the grader)", lambda ns: rewritten(ns, "mlp-gelu"), same)
-case("q4", "mlp-gelu computes the same (measured by the grader)", computes_the_same("mlp-gelu"), same)
-case("q4", "two GELUs, the second with its inputs in the other order", lambda ns: rewritten(ns, "mlp-gelu-2"), same,
+case("q4", "mlp-gelu: one Gelu, opset 20 (looked at by the grader)", lambda ns: rewritten(ns, "mlp-gelu"), equal())
+case("q4", "mlp-gelu computes the same (measured by the grader)", computes_the_same("mlp-gelu"), equal())
+case("q4", "two GELUs, the second with its inputs in the other order", lambda ns: rewritten(ns, "mlp-gelu-2"), equal(),
      weight=2)
-case("q4", "two GELUs compute the same", computes_the_same("mlp-gelu-2"), same)
-case("q4", "a GELU on the graph input, writing the graph output", lambda ns: rewritten(ns, "gelu-on-input"), same)
-case("q4", "it computes the same", computes_the_same("gelu-on-input"), same)
-case("q4", "an Erf read by another node too: left alone", lambda ns: rewritten(ns, "gelu-shared"), same, weight=2)
+case("q4", "two GELUs compute the same", computes_the_same("mlp-gelu-2"), equal())
+case("q4", "a GELU on the graph input, writing the graph output", lambda ns: rewritten(ns, "gelu-on-input"), equal())
+case("q4", "it computes the same", computes_the_same("gelu-on-input"), equal())
+case("q4", "an Erf read by another node too: left alone", lambda ns: rewritten(ns, "gelu-shared"), equal(), weight=2)
 for name in ("erf-head", "erf-mlp", "digits-cnn"):
-    case("q4", f"{name} has no GELU: unchanged, opset included", lambda ns, n=name: rewritten(ns, n), same)
+    case("q4", f"{name} has no GELU: unchanged, opset included", lambda ns, n=name: rewritten(ns, n), equal())
