@@ -80,6 +80,9 @@ def test_roles_from_a_first_line_comment_or_metadata(source, meta, want):
 def test_a_role_comment_that_disagrees_with_the_metadata_or_is_no_role_is_an_error(source, meta, match):
     with pytest.raises(LabError, match=re.escape(match)):
         role(_code(source, **meta))
+    # in a submission the same cell costs nothing: the metadata wins, a line that is no role is ignored
+    want = (meta["role"], meta["question"]) if meta else ("context", None)
+    assert role(_code(source, **meta), trusted=False) == want
 
 
 def test_a_stub_keeps_the_role_line():

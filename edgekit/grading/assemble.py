@@ -30,6 +30,11 @@ from .notebook import HIDDEN, role
 RUNS = ("answer", "context", "added", "test", "locked")  # kinds of cell that run; check/no-grade do not
 
 
+def _role(cell) -> tuple[str, str | None]:
+    """A cell's role in a submission or its source, never raising (the lab's own cells were checked at load)."""
+    return role(cell, trusted=False)
+
+
 @dataclass
 class Cell:
     """One cell of the program, labelled as the student can find it in their notebook."""
@@ -71,12 +76,12 @@ def _key(cell, fmt: str) -> tuple[str, str] | None:
         nbg = meta.get("nbgrader") if isinstance(meta.get("nbgrader"), dict) else {}
         return ("nbgrader", str(nbg["grade_id"])) if nbg.get("grade_id") and (
             nbg.get("solution") or nbg.get("grade") or nbg.get("locked")) else None
-    kind, qid = role(cell)
+    kind, qid = _role(cell)
     return (kind, qid) if kind in ("answer", "check") and qid else None
 
 
 def _kind(cell, fmt: str) -> str:
-    kind, _ = role(cell)
+    kind, _ = _role(cell)
     if fmt == "nbgrader":
         nbg = (cell.get("metadata") or {}).get("nbgrader") or {}
         if kind == "context" and isinstance(nbg, dict) and nbg.get("locked"):
@@ -169,7 +174,7 @@ def assemble(source, submission, fmt: str = "edgekit") -> Program:
         elif _instructor_owned(_kind(sc, fmt), fmt):
             restore.setdefault(anchor, []).append(si)
         elif _kind(sc, fmt) == "answer":
-            qid = role(sc)[1]
+            qid = _role(sc)[1]
             notes.append(f"{qid}: your answer cell was not found (deleted, or its metadata changed); "
                          "nothing of yours ran for it")
 
@@ -179,7 +184,7 @@ def assemble(source, submission, fmt: str = "edgekit") -> Program:
         sc = mine_src[si]
         kind = _kind(sc, fmt)
         key = _key(sc, fmt)
-        return Cell(f"{where} (restored)", _text(sc), kind, "instructor", key[1] if key else role(sc)[1])
+        return Cell(f"{where} (restored)", _text(sc), kind, "instructor", key[1] if key else _role(sc)[1])
 
     for si in restore.get(-1, []):
         cells.append(restored(si, "start of the notebook"))
@@ -188,7 +193,7 @@ def assemble(source, submission, fmt: str = "edgekit") -> Program:
         if i in claim:
             sc = mine_src[claim[i]]
             kind = _kind(sc, fmt)
-            qid = (_key(sc, fmt) or (None, role(sc)[1]))[1]
+            qid = (_key(sc, fmt) or (None, _role(sc)[1]))[1]
             if _instructor_owned(kind, fmt):
                 cells.append(Cell(label + (f" ({qid})" if qid else ""), _text(sc), kind, "instructor", qid, heads[i]))
             else:
@@ -197,7 +202,7 @@ def assemble(source, submission, fmt: str = "edgekit") -> Program:
             continue
         else:
             kind = _kind(c, fmt)
-            qid = role(c)[1]
+            qid = _role(c)[1]
             if source is None:
                 owner = "student"
             elif kind in ("test", "locked", "check", "no-grade") or (fmt == "edgekit" and kind == "answer"):
@@ -209,5 +214,5 @@ def assemble(source, submission, fmt: str = "edgekit") -> Program:
                               owner, qid, heads[i]))
         for si in restore.get(i, []):
             cells.append(restored(si, f"after cell {i + 1}"))
-    missing = {role(sc)[1] for si, sc in enumerate(mine_src) if si not in matched and _kind(sc, fmt) == "answer"}
+    missing = {_role(sc)[1] for si, sc in enumerate(mine_src) if si not in matched and _kind(sc, fmt) == "answer"}
     return Program(cells, notes, missing)

@@ -74,23 +74,31 @@ def _comment_role(cell) -> tuple[str, str | None] | None:
     return words[0], (words[1] if len(words) > 1 else None)
 
 
-def role(cell) -> tuple[str, str | None]:
+def role(cell, *, trusted: bool = True) -> tuple[str, str | None]:
     """``(role, question)`` of a cell, from its first-line comment, edgekit or nbgrader metadata.
 
-    A :class:`LabError` when the comment and the edgekit metadata disagree, or the comment is not a role.
+    ``trusted`` (the instructor's notebook): a :class:`LabError` when the comment and the edgekit
+    metadata disagree, or the comment is not a role, so the author fixes it. A submission's cell
+    (``trusted=False``) never raises — a student's stray ``# edgekit:`` line must not cost the
+    notebook: its metadata wins, then a comment that is a role, else the cell is context.
     """
     if cell.get("cell_type") != "code":
         return "markdown", None
     meta = cell.get("metadata") or {}
     ek = meta.get("edgekit") if isinstance(meta.get("edgekit"), dict) else {}
     said = (str(ek["role"]), str(ek["question"]) if ek.get("question") is not None else None) if ek.get("role") else None
-    comment = _comment_role(cell)
-    if said and comment and said != comment:
+    try:
+        comment = _comment_role(cell)
+    except LabError:
+        if trusted:
+            raise
+        comment = None
+    if trusted and said and comment and said != comment:
         raise LabError(f"cell {cell.get('id', '?')}: its first line says {role_comment(*comment)!r} but its metadata "
                        f"says role {said[0]!r}, question {said[1]!r}; make the two agree, or delete one of them "
                        "(the released notebook has both)")
-    if comment or said:
-        return comment or said
+    if said or comment:
+        return (said or comment) if not trusted else (comment or said)
     nbg = meta.get("nbgrader") if isinstance(meta.get("nbgrader"), dict) else {}
     if nbg.get("solution"):
         return "answer", str(nbg.get("grade_id"))
