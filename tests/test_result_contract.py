@@ -12,6 +12,7 @@ import importlib
 import inspect
 import json
 import pkgutil
+from pathlib import Path
 
 import pytest
 
@@ -59,35 +60,115 @@ def _doctor(relu_path):
     return run_checks()
 
 
+def _npu(relu_path):
+    pytest.importorskip("onnxruntime_qnn", reason="needs the qnn extra (onnxruntime-qnn: Windows, Linux x86_64)")
+    from edgekit.deploy.npu import npu_check
+
+    return npu_check("digits-cnn", soc=57, samples=2)
+
+
+def _optimize(relu_path):
+    from edgekit.deploy.optimization import optimize
+
+    return optimize("digits-cnn", levels=("disable", "extended"), measure=False)
+
+
+def _quantize(relu_path):
+    from edgekit.deploy.quantization import quantize
+
+    return quantize("digits-cnn", relu_path.parent / "digits-int8.onnx", measure=False)
+
+
+def _profile(relu_path):
+    from edgekit.perf.profiler import profile
+
+    return profile("digits-cnn", runs=5, warmup=1)
+
+
+def _classify(relu_path):
+    import numpy as np
+
+    from edgekit.runtime import datasets
+    from edgekit.vision.preprocessing import run
+
+    x, _ = datasets.digits(split="test")
+    return run("digits-cnn", np.round(x[0, 0] * 255).astype(np.uint8)[:, :, None].repeat(3, axis=2), top=3)
+
+
+def _detect(relu_path):
+    from edgekit.runtime import datasets
+    from edgekit.vision.preprocessing import run
+
+    return run("face-detector", datasets.sample_image("astronaut"))
+
+
+def _pipeline(relu_path):
+    from edgekit.vision.pipeline import Pipeline
+
+    return Pipeline("synthetic://?frames=8&size=64x48", preprocess=lambda f: f.image.mean(), infer=lambda x: x * 2).run()
+
+
+def _live(relu_path):
+    from edgekit.vision.live import run_live
+
+    return run_live("face-detector", "synthetic://?frames=4&size=160x120", show=False, out=None)
+
+
+def _cell(relu_path):
+    from edgekit.grading.kernel import Kernel
+
+    return Kernel().run("cell 3", "def f(v):\n    raise ValueError('negative')\nf(-1)")
+
+
+def _check(relu_path):
+    import types
+
+    from edgekit.grading.selfcheck import run_checks
+
+    lab = Path(__file__).parents[1] / "notebooks" / "lab05-quant-maths"
+    doc = json.loads((lab / "lab05-quant-maths.checks.json").read_text(encoding="utf-8"))
+    return run_checks(doc, types.SimpleNamespace())[0]  # a notebook that defined nothing: a failed check
+
+
+def _batch(relu_path):
+    from edgekit.grading.results import BatchResult
+
+    graded = {"student": "ada", "lab": "lab05", "status": "graded", "score": 2.0, "max_score": 3.0,
+              "questions": {"q1": {"score": 2.0, "max_score": 3.0}}, "cells": [("cell 4 (q1)", "ValueError: x")],
+              "notes": [], "tests": [], "execution_time": 0.8, "sha256": "ab" * 32}
+    refused = {"student": "bob", "lab": "lab05", "status": "refused", "score": None, "max_score": 3.0,
+               "questions": {}, "notes": ["folder name taken by an output file"], "tests": []}
+    return BatchResult("lab05", relu_path.parent / "out", [graded, refused], ["ada"], [], "userns", [], [])
+
+
 FACTORIES = {
     "edgekit.perf.bench.BenchResult": _bench,
     "edgekit.deploy.evaluation.EvalResult": _eval,
     "edgekit.runtime.zoo.VerifyResult": _verify,
     "edgekit.runtime.zoo.BuildResult": _build,
     "edgekit.runtime.doctor.DoctorReport": _doctor,
+    "edgekit.deploy.npu.NpuReport": _npu,
+    "edgekit.deploy.optimization.OptimizeResult": _optimize,
+    "edgekit.deploy.quantization.QuantResult": _quantize,
+    "edgekit.perf.profiler.ProfileResult": _profile,
+    "edgekit.vision.preprocessing.ClassificationResult": _classify,
+    "edgekit.vision.preprocessing.DetectionResult": _detect,
+    "edgekit.vision.stages.PipelineResult": _pipeline,
+    "edgekit.vision.live.LiveResult": _live,
+    "edgekit.grading.kernel.CellResult": _cell,
+    "edgekit.grading.selfcheck.CheckResult": _check,
+    "edgekit.grading.results.BatchResult": _batch,
 }
 # Classes that do not meet the contract yet, each in a part of edgekit another change owns.
-# strict: the day one is fixed, this test fails until its line goes.
+# strict: the day one is fixed, this test fails until its line goes (and a factory comes).
 GAPS = {
-    "edgekit.grading.batch.BatchResult": "no to_dict (grading/ is being rebuilt by the grading issues)",
-    "edgekit.grading.kernel.CellResult": "no to_dict (grading/ is being rebuilt by the grading issues)",
-    "edgekit.grading.selfcheck.CheckResult": "no to_dict (grading/ is being rebuilt by the grading issues)",
     "edgekit.perf.interleave.ABResult": "no to_dict (perf/interleave: the dedup change owns it)",
-    "edgekit.deploy.optimization.LevelReport": "no to_dict of its own (a row of OptimizeResult)",
-    "edgekit.vision.live.LiveResult": "to_dict has no schema key (vision/: the dedup change owns it)",
-}
-# Meet the contract as far as reading the code goes, but no factory is written yet.
-NO_FACTORY_YET = {
-    "edgekit.deploy.npu.NpuReport", "edgekit.deploy.optimization.OptimizeResult",
-    "edgekit.deploy.quantization.QuantResult", "edgekit.perf.profiler.ProfileResult",
-    "edgekit.vision.preprocessing.ClassificationResult", "edgekit.vision.preprocessing.DetectionResult",
-    "edgekit.vision.stages.PipelineResult",
 }
 CLASSES = _result_classes()
 
 
 def test_every_class_is_accounted_for():
-    listed = set(FACTORIES) | set(GAPS) | NO_FACTORY_YET
+    listed = set(FACTORIES) | set(GAPS)
     assert set(CLASSES) == listed, (f"new: {sorted(set(CLASSES) - listed)} (give each a factory), "
                                     f"gone: {sorted(listed - set(CLASSES))}")
 
@@ -96,8 +177,6 @@ def test_every_class_is_accounted_for():
 def test_result_contract(qualname, relu_path, request):
     if qualname in GAPS:
         request.applymarker(pytest.mark.xfail(reason=GAPS[qualname], strict=True))
-    elif qualname in NO_FACTORY_YET:
-        pytest.skip("no factory yet")
     module, _, name = qualname.rpartition(".")
     cls = getattr(importlib.import_module(module), name)
     assert hasattr(cls, "to_dict"), f"{qualname} has no to_dict()"

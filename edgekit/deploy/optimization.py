@@ -137,8 +137,10 @@ def interleaved_p50(variants: dict[str, Any], *, feed: dict | None = None, round
 
 
 @dataclass
-class LevelReport:
-    """One optimization level: the saved graph, its size in nodes and ops, and (optionally) speed."""
+class LevelStats:
+    """One optimization level: the saved graph, its size in nodes and ops, and (optionally) speed.
+    A row of :class:`OptimizeResult` (``levels``), written and printed by it, as ``StageStats`` is
+    of a pipeline's result."""
 
     level: str
     path: str  # "" when no out_dir was given
@@ -155,13 +157,13 @@ class OptimizeResult:
     source: str
     nodes: int
     op_histogram: dict[str, int]
-    levels: list[LevelReport]
+    levels: list[LevelStats]
     threads: int = 1
     rounds: int = 0
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"schema": "edgekit.optimize/1", **asdict(self)}
 
     def __str__(self) -> str:
         rows = [f"{self.model}: {self.nodes} nodes in the file ({_ops(self.op_histogram)})",
@@ -197,7 +199,7 @@ def optimize(model: Any, out_dir: str | os.PathLike | None = None, *, levels: Se
             proto = save_optimized(src, path, level)
             custom = collections.Counter(n.domain for n in proto.graph.node if n.domain not in _STANDARD_DOMAINS)
             kept = "" if tmp else str(path)  # a temporary folder is gone after this call
-            reports.append(LevelReport(level, kept, len(proto.graph.node), op_histogram(proto), dict(custom)))
+            reports.append(LevelStats(level, kept, len(proto.graph.node), op_histogram(proto), dict(custom)))
     finally:
         if tmp:
             tmp.cleanup()

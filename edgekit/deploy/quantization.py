@@ -111,7 +111,7 @@ class QuantResult:
                         + ["per-channel"] * o["per_channel"] + ["reduce-range"] * o["reduce_range"])
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "size_ratio": self.size_ratio, "label": self.label}
+        return {"schema": "edgekit.quantize/1", **asdict(self), "size_ratio": self.size_ratio, "label": self.label}
 
     def __str__(self) -> str:
         rows = [f"{self.model} -> {self.output}: {'static ' * (self.method == 'static')}{self.label}",

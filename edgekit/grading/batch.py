@@ -27,33 +27,16 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cleanup import remove_tree
 from .judge import Task, submission_hash
 from .lab import Lab, LabError, load_lab
-from .results import atomic_write, grades_csv, read_record, write_student
+from .results import BatchResult, atomic_write, grades_csv, read_record, write_student
 from .submissions import Submission, find_submissions
 
 __all__ = ["BatchResult", "Interrupted", "Submission", "find_submissions", "grade_batch"]
 CLEANUP_BUDGET_S = 30.0  # removing one scratch tree; what is left is reported and retried next run
-
-
-@dataclass
-class BatchResult:
-    lab: str
-    out: Path
-    records: list[dict]
-    graded: list[str] = field(default_factory=list)   # graded in this run
-    skipped: list[str] = field(default_factory=list)  # unchanged since a previous run
-    isolation: str = ""
-    not_graded: list[str] = field(default_factory=list)  # left when the run was interrupted
-    warnings: list[str] = field(default_factory=list)  # for the instructor: debris that could not be removed
-
-    @property
-    def scores(self) -> dict[str, float | None]:
-        return {r["student"]: r.get("score", 0.0) for r in self.records}
 
 
 class Interrupted(KeyboardInterrupt):

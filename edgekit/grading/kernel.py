@@ -28,7 +28,7 @@ import functools
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 _INPUT = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
@@ -52,6 +52,12 @@ class CellResult:
             return None
         at = f" ({self.where[-1]})" if self.where else ""
         return f"{self.ename}: {self.evalue}{at}" if self.evalue else f"{self.ename}{at}"
+
+    def to_dict(self) -> dict:
+        return {"schema": "edgekit.grading.cell/1", **asdict(self)}
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.error or 'ok'}"
 
 
 def _shell_class():

@@ -17,6 +17,7 @@ import csv
 import html
 import io
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +146,36 @@ def summary_rows(records: list[dict], questions: list[str]) -> list[tuple[str, A
     times = sorted(r.get("execution_time", 0) for r in records)
     rows.append(("seconds per submission (median)", f"{times[len(times) // 2]:.2f}"))
     return rows
+
+
+@dataclass
+class BatchResult:
+    """What :func:`edgekit.grading.batch.grade_batch` did: one record per student (as written to
+    ``OUT/.edgekit/records/``), who was graded in this run, who was kept, who was left."""
+
+    lab: str
+    out: Path
+    records: list[dict]
+    graded: list[str] = field(default_factory=list)   # graded in this run
+    skipped: list[str] = field(default_factory=list)  # unchanged since a previous run
+    isolation: str = ""
+    not_graded: list[str] = field(default_factory=list)  # left when the run was interrupted
+    warnings: list[str] = field(default_factory=list)  # for the instructor: debris that could not be removed
+
+    @property
+    def scores(self) -> dict[str, float | None]:
+        return {r["student"]: r.get("score", 0.0) for r in self.records}
+
+    def to_dict(self) -> dict:
+        """JSON-ready; the records as the instructor's files hold them (``json.dumps(default=str)``)."""
+        return {"schema": "edgekit.grading.batch/1", "lab": self.lab, "out": str(self.out),
+                "records": json.loads(json.dumps(self.records, default=str)), "graded": self.graded,
+                "skipped": self.skipped, "isolation": self.isolation, "not_graded": self.not_graded,
+                "warnings": self.warnings}
+
+    def __str__(self) -> str:
+        questions = next((list(r["questions"]) for r in self.records if r.get("questions")), [])
+        head = (f"{self.lab}: {len(self.graded)} graded now, {len(self.skipped)} unchanged (kept), "
+                f"{len(self.not_graded)} not graded; grades in {Path(self.out) / 'grades.csv'}")
+        rows = [f"  {k}: {v}" for k, v in summary_rows(self.records, questions)]
+        return "\n".join([head, *rows, *[f"warning: {w}" for w in self.warnings]])

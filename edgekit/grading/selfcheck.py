@@ -55,6 +55,9 @@ class CheckResult:
     passed: bool
     message: str
 
+    def to_dict(self) -> dict:
+        return {"schema": "edgekit.grading.check/1", **asdict(self)}
+
     def __str__(self) -> str:
         return f"{'PASS' if self.passed else 'FAIL'}  {self.question}: {self.name}" + (
             "" if self.passed else f"\n      {self.message}")

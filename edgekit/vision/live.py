@@ -133,8 +133,13 @@ class LiveResult:
     detected_frames: int
 
     def to_dict(self) -> dict:
-        return {"pipeline": self.pipeline.to_dict(), "out": self.out, "shown": self.shown,
-                "backend": self.backend, "detected_frames": self.detected_frames}
+        return {"schema": "edgekit.live/1", "pipeline": self.pipeline.to_dict(), "out": self.out,
+                "shown": self.shown, "backend": self.backend, "detected_frames": self.detected_frames}
+
+    def __str__(self) -> str:
+        went = [f"wrote {self.out}"] if self.out else []
+        return "\n".join([str(self.pipeline), f"{self.detected_frames}/{self.pipeline.frames} frames with a "
+                          f"detection (pre-processing: {self.backend})", *went])
 
 
 def run_live(model: str, source: str, *, out: str | os.PathLike | None = None, show: bool | None = None,
