@@ -21,7 +21,7 @@
     replay.py     an nbgrader test cell decided in the grader against a probe of the student's process
     fenced.py     trusted code on student-made data (a model to audit) in a limited child process
     judge.py      one submission: compare the student's values with the reference, score
-    results.py    results.json (Gradescope), feedback.html, grades.csv
+    results.py    results.json (Gradescope), feedback.html, grades.csv; a batch's BatchResult
     submissions.py, cleanup.py   which notebook in a folder is graded; removing student-made trees
     batch.py      a folder of submissions: parallel, resumable; remote.py: the same on dask
 

@@ -1,4 +1,5 @@
-"""Grades as files: Gradescope ``results.json`` and ``feedback.html`` per student, ``grades.csv`` per batch.
+"""Grades as files: Gradescope ``results.json`` and ``feedback.html`` per student, ``grades.csv`` per batch;
+and :class:`BatchResult`, what a batch did.
 
 Every file is written to a temporary name and renamed into place, so a reader — or a grading run
 resumed after a kill — sees either the old file or the new one, never half of one.

@@ -137,9 +137,8 @@ class LiveResult:
                 "shown": self.shown, "backend": self.backend, "detected_frames": self.detected_frames}
 
     def __str__(self) -> str:
-        went = [f"wrote {self.out}"] if self.out else []
-        return "\n".join([str(self.pipeline), f"{self.detected_frames}/{self.pipeline.frames} frames with a "
-                          f"detection (pre-processing: {self.backend})", *went])
+        found = f"{self.detected_frames}/{self.pipeline.frames} frames with a detection (pre-processing: {self.backend})"
+        return "\n".join([str(self.pipeline), found, *([f"wrote {self.out}"] if self.out else [])])
 
 
 def run_live(model: str, source: str, *, out: str | os.PathLike | None = None, show: bool | None = None,
