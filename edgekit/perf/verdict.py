@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 from .bursts import FREQUENCY, OTHERS, PRESSURE, assess_bursts
 
@@ -129,7 +129,7 @@ class watch:
         self.sampler = Sampler(interval_s=interval_s)
         self.suspect: dict = {"is_suspect": False, "reasons": [], "notes": ["no samples were taken"]}
 
-    def __enter__(self) -> watch:
+    def __enter__(self) -> Self:
         self.sampler.start()
         return self
 
