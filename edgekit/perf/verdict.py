@@ -112,7 +112,11 @@ def missing_sensors(xs: Any) -> list[str]:
 
 def sensors_note(xs: Any) -> str | None:
     """One line naming the sensors this device lacks (print it once per command), or None."""
-    missing = missing_sensors(xs)
+    return sensors_line(missing_sensors(xs))
+
+
+def sensors_line(missing: Sequence[str]) -> str | None:
+    """:func:`sensors_note` from the names of the missing sensors (as a result stored them)."""
     if not missing:
         return None
     return (f"sensors missing on this device: {', '.join(missing)} — what they watch (background load, "
