@@ -84,12 +84,12 @@ def _spin_list(text: str) -> list[bool]:
 
 
 def _say_missing(results) -> None:
-    """Name the sensors this device lacks, once per command (stderr: stdout may be piped as data)."""
+    """Name the sensors this device lacks, once per command, beside the timings it printed."""
     from ..perf.verdict import sensors_note
 
     note = sensors_note(results)
     if note:
-        print(note, file=sys.stderr)
+        print(note)
 
 
 def cmd_bench(args) -> int:
@@ -117,7 +117,8 @@ def cmd_bench(args) -> int:
         results.append(r.to_dict())
         if not args.quiet:
             print(f"{r.config.label()}  {r}")
-    _say_missing(results)
+    if not args.quiet:
+        _say_missing(results)
     if len(results) > 1 or args.table:
         from ..perf.export import results_table
 
@@ -253,7 +254,10 @@ def cmd_profile(args) -> int:
         r = profile(args.model, runs=args.runs, warmup=args.warmup, threads=args.threads, providers=args.providers,
                     optimization=args.optimization, keep_trace=args.trace)
     console = _console()
-    console.print(r.table(top=args.top))
+    table = r.table(top=args.top)
+    for t in getattr(table, "renderables", [table]):  # every per-op table says the conditions in its title
+        t.title = f"{t.title}  [{verdict(w.suspect)}]" if getattr(t, "title", None) else t.title
+    console.print(table)
     console.print(f"model_run median {r.model_run_us:.1f} us [{verdict(w.suspect)}]; kernels are {r.node_time_fraction:.0%} of it; "
                   f"kernels: {', '.join(k + ' (' + '/'.join(v) + ')' for k, v in r.kernels.items())}", markup=False)
     if args.json:

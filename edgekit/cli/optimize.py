@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import warnings
 from pathlib import Path
 
@@ -60,7 +59,7 @@ def _say_missing(names) -> None:
 
     line = sensors_line(names or [])
     if line:
-        print(line, file=sys.stderr)
+        print(line)
 
 
 def _levels(text: str) -> list[str]:

@@ -23,9 +23,9 @@ def cmd_live(args) -> int:
         res = live.run_live(args.model, args.source, out=out, show=show, max_frames=args.max_frames,
                             drop_frames=False if args.no_drop else None, threads=args.threads,
                             mode="sequential" if args.sequential else args.mode, pin_cores=args.pin_cores)
-    print(f"{res.pipeline}\n[{verdict(w.suspect)}]")
+    print(f"{res.pipeline}  [{verdict(w.suspect)}]")
     if sensors_note(w.suspect):
-        print(sensors_note(w.suspect), file=sys.stderr)
+        print(sensors_note(w.suspect))
     print(f"{res.detected_frames}/{res.pipeline.frames} frames with a detection (pre-processing: {res.backend})")
     if res.out:
         print(f"wrote {res.out}")

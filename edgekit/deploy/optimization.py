@@ -173,7 +173,8 @@ class OptimizeResult:
         for lv in self.levels:
             p50 = f"{lv.p50_ms:8.3f}" if lv.p50_ms is not None else f"{'-':>8}"
             up = f"{lv.speedup:7.2f}x" if lv.speedup is not None else f"{'-':>8}"
-            rows.append(f"{lv.level:<9} {lv.nodes:>5} {p50} {up}  {_ops(lv.op_histogram)}")
+            word = f"  [{self.conditions}]" if self.conditions and lv.p50_ms is not None else ""
+            rows.append(f"{lv.level:<9} {lv.nodes:>5} {p50} {up}  {_ops(lv.op_histogram)}{word}")
         return "\n".join(rows + [f"note: {n}" for n in self.notes])
 
 

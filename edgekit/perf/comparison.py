@@ -288,6 +288,12 @@ def _warnings(a: dict, b: dict, a_name: str, b_name: str) -> list[str]:
     return out
 
 
+def _words(conditions: str) -> str:
+    """'A: suspect: CPU pressure (...); B: clean' -> 'base: suspect\nother: clean' for a narrow column."""
+    sides = [s.split(": ", 1)[-1] for s in conditions.split("; ")] if conditions else []
+    return "\n".join(f"{who}: {s.split(':')[0].split(' (')[0]}" for who, s in zip(("base", "other"), sides)) or "-"
+
+
 def comparison_table(comparisons: Sequence[Comparison]):
     """A rich Table, one row per comparison (print it with ``rich.print``)."""
     from rich.table import Table
@@ -296,10 +302,11 @@ def comparison_table(comparisons: Sequence[Comparison]):
               title_justify="left")
     for col in ("baseline", "other", "p50 base ms", "p50 other ms", "ratio", "95% CI", "verdict", "conditions",
                 "warnings"):
-        t.add_column(col, justify="right" if "ms" in col or col in ("ratio", "95% CI") else "left")
+        extra = {"min_width": 10, "overflow": "fold"} if col == "conditions" else {}  # never squeezed to "…"
+        t.add_column(col, justify="right" if "ms" in col or col in ("ratio", "95% CI") else "left", **extra)
     for c in comparisons:
         word = ("[green]faster[/]" if c.ratio > 1 else "[red]slower[/]") if c.significant else "no sig. diff."
         t.add_row(c.baseline, c.other, f"{c.baseline_p50_ms:.3f}", f"{c.other_p50_ms:.3f}", f"{c.ratio:.2f}",
-                  f"{c.ci[0]:.2f}-{c.ci[1]:.2f}", word, c.conditions.replace("; ", "\n") or "-",
+                  f"{c.ci[0]:.2f}-{c.ci[1]:.2f}", word, _words(c.conditions),
                   "\n".join(c.warnings) or "-")
     return t
