@@ -76,7 +76,7 @@ def interleaved(variants: dict[str, str], rounds: int, min_s: float, quiet: tupl
         pressure.append(wait_quiet(*quiet))
         labels = list(variants) if r % 2 == 0 else list(variants)[::-1]
         got, flagged = interleaved_p50({k: variants[k] for k in labels}, rounds=1, min_s=min_s, options=options)
-        suspect += flagged
+        suspect += sum(bool(b.get("is_suspect")) for b in flagged)
         for k, v in got.items():
             p50s[k] += v
     return p50s, {"cpu_pressure_avg10_at_round_start": pressure, "suspect_blocks": suspect}

@@ -13,7 +13,7 @@ from edgekit.perf.sampler import Sampler, assess, read_sensors, summarize
 
 DEVICES = Path(__file__).parent / "fixtures" / "devices"
 SAMPLE_KEYS = {"t", "cpu_mhz_mean", "cpu_mhz_max_possible", "temp_c_max", "pressure_some_avg10",
-               "pressure_total_us", "load1", "cpu_percent", "pressure_pct"}
+               "pressure_total_us", "load1", "cpu_percent", "pressure_pct", "proc_cpu_s", "ncpu", "others_cores"}
 
 
 def scripted(readings, dt=0.1):

@@ -83,6 +83,15 @@ def _spin_list(text: str) -> list[bool]:
     return [values[f] for f in flags]
 
 
+def _say_missing(results) -> None:
+    """Name the sensors this device lacks, once per command, beside the timings it printed."""
+    from ..perf.verdict import sensors_note
+
+    note = sensors_note(results)
+    if note:
+        print(note)
+
+
 def cmd_bench(args) -> int:
     import itertools
 
@@ -108,6 +117,8 @@ def cmd_bench(args) -> int:
         results.append(r.to_dict())
         if not args.quiet:
             print(f"{r.config.label()}  {r}")
+    if not args.quiet:
+        _say_missing(results)
     if len(results) > 1 or args.table:
         from ..perf.export import results_table
 
@@ -130,9 +141,16 @@ def _bench_suite(args) -> int:
     out = Path(args.out or f"results-{Path(args.suite).stem}")
     if args.scheduler or args.on:  # a fleet of boards on dask.distributed (edgekit.perf.fleet)
         return _bench_fleet(args.suite, out, args.scheduler, args.on, force=args.force)
-    files = run_suite(args.suite, out, force=args.force,
-                      on_result=lambda f, r: print(f"{f.name}: p50 {r['latency_ms']['p50']:.4f} ms"
-                                                   + ("  SUSPECT" if r["suspect"].get("is_suspect") else "")))
+    from ..perf.verdict import verdict
+
+    seen: list[dict] = []
+
+    def show(f, r) -> None:
+        seen.append(r)
+        print(f"{f.name}: p50 {r['latency_ms']['p50']:.4f} ms  [{verdict(r)}]")
+
+    files = run_suite(args.suite, out, force=args.force, on_result=show)
+    _say_missing(seen)
     print(f"{len(files)} results in {out} (finished ones are kept; re-running skips them)")
     return 0
 
@@ -151,10 +169,18 @@ def _bench_fleet(suite: str, out: Path, scheduler: str | None, on: list[str] | N
     colours = {"done": "green", "skipped": "dim", "lost": "red", "error": "red", "not-run": "yellow"}
     t0 = time.perf_counter()
 
+    from ..perf.verdict import verdict
+
     def show(job: Job) -> None:
         secs = f" ({job.seconds:.1f} s)" if job.seconds is not None else ""
+        word = ""
+        if job.status in ("done", "skipped") and Path(job.file).is_file():  # a finished benchmark: its conditions
+            try:
+                word = f"  [{verdict(json.loads(Path(job.file).read_text()))}]"
+            except (OSError, ValueError):
+                word = "  [unreadable result]"
         console.print(f"[{colours[job.status]}]{job.status:>7}[/]  {job.board:<16} {Path(job.file).name}"
-                      f"{secs}  {job.message}", highlight=False, soft_wrap=True)
+                      f"{secs}  {job.message}{word}", highlight=False, soft_wrap=True, markup=False)
 
     run = run_fleet(suite, out, scheduler, on, force=force, on_event=show)
     table = Table(title=f"fleet run in {time.perf_counter() - t0:.1f} s -> {out}", title_justify="left")
@@ -178,8 +204,11 @@ def _bench_ab(args) -> int:
     for text in args.ab:  # a typo fails here, before any block runs
         parse_config(text)
     res = run_ab(args.model, args.ab[0], args.ab[1], rounds=args.rounds, block_s=args.min_s)
-    print(f"A = {args.ab[0]}: p50 {res.a['latency_ms']['p50']:.4f} ms over {res.a['latency_ms']['n']} runs")
-    print(f"B = {args.ab[1]}: p50 {res.b['latency_ms']['p50']:.4f} ms over {res.b['latency_ms']['n']} runs")
+    from ..perf.verdict import verdict
+
+    print(f"A = {args.ab[0]}: p50 {res.a['latency_ms']['p50']:.4f} ms over {res.a['latency_ms']['n']} runs  [{verdict(res.a)}]")
+    print(f"B = {args.ab[1]}: p50 {res.b['latency_ms']['p50']:.4f} ms over {res.b['latency_ms']['n']} runs  [{verdict(res.b)}]")
+    _say_missing([res.a, res.b])
     print(f"order of blocks (one process each): {' '.join(res.order)}")
     print(res.comparison)
     if args.json:
@@ -200,6 +229,7 @@ def cmd_compare(args) -> int:
     _console().print(comparison_table(comparisons))
     for c in comparisons:
         print(c)
+    _say_missing(results)
     if args.json:
         Path(args.json).write_text(json.dumps([c.to_dict() for c in comparisons], indent=1))
     return 0
@@ -218,16 +248,22 @@ def cmd_report(args) -> int:
 
 def cmd_profile(args) -> int:
     from ..perf.profiler import profile
+    from ..perf.verdict import verdict, watch
 
-    r = profile(args.model, runs=args.runs, warmup=args.warmup, threads=args.threads, providers=args.providers,
-                optimization=args.optimization, keep_trace=args.trace)
+    with watch() as w:  # a profile has no timed samples of its own: the sampler's whole-run rules judge it
+        r = profile(args.model, runs=args.runs, warmup=args.warmup, threads=args.threads, providers=args.providers,
+                    optimization=args.optimization, keep_trace=args.trace)
     console = _console()
-    console.print(r.table(top=args.top))
-    console.print(f"model_run median {r.model_run_us:.1f} us; kernels are {r.node_time_fraction:.0%} of it; "
+    table = r.table(top=args.top)
+    for t in getattr(table, "renderables", [table]):  # every per-op table says the conditions in its title
+        t.title = f"{t.title}  [{verdict(w.suspect)}]" if getattr(t, "title", None) else t.title
+    console.print(table)
+    console.print(f"model_run median {r.model_run_us:.1f} us [{verdict(w.suspect)}]; kernels are {r.node_time_fraction:.0%} of it; "
                   f"kernels: {', '.join(k + ' (' + '/'.join(v) + ')' for k, v in r.kernels.items())}", markup=False)
     if args.json:
         Path(args.json).write_text(json.dumps(r.to_dict(), indent=2))
         console.print(f"wrote {args.json}", markup=False)
+    _say_missing(w.suspect)
     return 0
 
 

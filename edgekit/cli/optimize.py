@@ -32,6 +32,7 @@ def cmd_quantize(args) -> int:
                           reduce_range=args.reduce_range, preprocess=args.preprocess, measure=args.measure,
                           rounds=args.rounds, eval_data=args.eval_data)
     print(result)
+    _say_missing((result.latency or {}).get("missing_sensors"))
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_dict(), indent=1))
         print(f"wrote {args.json}")
@@ -44,12 +45,21 @@ def cmd_optimize(args) -> int:
     result = optimize(args.model, args.out, levels=args.levels, measure=args.measure, threads=args.threads,
                       rounds=args.rounds)
     print(result)
+    _say_missing(result.missing_sensors)
     if args.out:
         print(f"optimized models in {args.out}")
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_dict(), indent=1))
         print(f"wrote {args.json}")
     return 0
+
+
+def _say_missing(names) -> None:
+    from ..perf.verdict import sensors_line
+
+    line = sensors_line(names or [])
+    if line:
+        print(line)
 
 
 def _levels(text: str) -> list[str]:

@@ -83,7 +83,11 @@ def tour(out: Path, quick: bool = False) -> int:
         for threads in (1, 2):
             r = benchmark(name, threads=threads, **budget)
             rows.append(r)
-            console.print(escape(f"threads={threads}  {r}"))
+            console.print(escape(f"threads={threads}  {r}"), soft_wrap=True)  # one line: timing and its word together
+    from ..perf.verdict import sensors_note
+
+    if sensors_note(rows):
+        console.print(escape(sensors_note(rows)), style="dim")
     record["benchmarks"] = [r.to_dict() for r in rows]
     (out / "tour.json").write_text(json.dumps(record, indent=1, default=str))
 

@@ -17,10 +17,15 @@ def cmd_live(args) -> int:
     if not show:
         print(f"no window ({why if not shown else '--no-window'}): writing the annotated video to {out}",
               file=sys.stderr)
-    res = live.run_live(args.model, args.source, out=out, show=show, max_frames=args.max_frames,
-                        drop_frames=False if args.no_drop else None, threads=args.threads,
-                        mode="sequential" if args.sequential else args.mode, pin_cores=args.pin_cores)
-    print(res.pipeline)
+    from ..perf.verdict import sensors_note, verdict, watch
+
+    with watch() as w:  # the frame timings get the same clean/suspect word as a benchmark
+        res = live.run_live(args.model, args.source, out=out, show=show, max_frames=args.max_frames,
+                            drop_frames=False if args.no_drop else None, threads=args.threads,
+                            mode="sequential" if args.sequential else args.mode, pin_cores=args.pin_cores)
+    print(f"{res.pipeline}  [{verdict(w.suspect)}]")
+    if sensors_note(w.suspect):
+        print(sensors_note(w.suspect))
     print(f"{res.detected_frames}/{res.pipeline.frames} frames with a detection (pre-processing: {res.backend})")
     if res.out:
         print(f"wrote {res.out}")

@@ -115,9 +115,10 @@ def fallback_ops(proto) -> dict[str, int]:
 
 def interleaved_p50(variants: dict[str, Any], *, feed: dict | None = None, rounds: int = 5, threads: int = 1,
                     min_s: float = 0.3, options: dict[str, dict] | None = None,
-                    seed: int | None = None) -> tuple[dict[str, list[float]], int]:
+                    seed: int | None = None) -> tuple[dict[str, list[float]], list[dict]]:
     """p50 latency (ms) of each variant per round, blocks interleaved by edgekit's one rule
-    (:func:`edgekit.perf.interleave.schedule`). Returns ``(p50s, suspect_blocks)``.
+    (:func:`edgekit.perf.interleave.schedule`). Returns ``(p50s, blocks)``: ``blocks`` holds every
+    block's ``suspect`` record, for :func:`edgekit.perf.verdict.verdict` ("suspect: CPU pressure in 3/10 blocks").
 
     ``variants`` maps a label to a model; ``options`` (per label) adds :func:`edgekit.benchmark`
     options such as ``optimization``. Each block is a short :func:`edgekit.benchmark` run in this
@@ -133,7 +134,7 @@ def interleaved_p50(variants: dict[str, Any], *, feed: dict | None = None, round
                                    **(options or {}).get(k, {})) for k in labels}
     results, _ = interleave(blocks, rounds=rounds, seed=seed)
     p50s = {k: [r.latency_ms["p50"] for r in results[k]] for k in labels}
-    return p50s, sum(bool(r.suspect.get("is_suspect")) for rs in results.values() for r in rs)
+    return p50s, [{k: v for k, v in r.suspect.items() if k != "bursts"} for rs in results.values() for r in rs]
 
 
 @dataclass
@@ -161,17 +162,21 @@ class OptimizeResult:
     threads: int = 1
     rounds: int = 0
     notes: list[str] = field(default_factory=list)
+    conditions: str = ""  # the measurement's clean/suspect word over its blocks (edgekit.perf.verdict)
+    missing_sensors: list[str] = field(default_factory=list)  # sensors this device lacks
 
     def to_dict(self) -> dict:
         return {"schema": "edgekit.optimize/1", **asdict(self)}
 
     def __str__(self) -> str:
+        word = f" [{self.conditions}]" if self.conditions else ""
         rows = [f"{self.model}: {self.nodes} nodes in the file ({_ops(self.op_histogram)})",
-                f"{'level':<9} {'nodes':>5} {'p50 ms':>8} {'speed-up':>8}  ops"]
+                f"{'level':<9} {'nodes':>5} {'p50 ms':>8} {'speed-up':>8}  ops{word}"]
         for lv in self.levels:
             p50 = f"{lv.p50_ms:8.3f}" if lv.p50_ms is not None else f"{'-':>8}"
             up = f"{lv.speedup:7.2f}x" if lv.speedup is not None else f"{'-':>8}"
-            rows.append(f"{lv.level:<9} {lv.nodes:>5} {p50} {up}  {_ops(lv.op_histogram)}")
+            word = f"  [{self.conditions}]" if self.conditions and lv.p50_ms is not None else ""
+            rows.append(f"{lv.level:<9} {lv.nodes:>5} {p50} {up}  {_ops(lv.op_histogram)}{word}")
         return "\n".join(rows + [f"note: {n}" for n in self.notes])
 
 
@@ -210,8 +215,12 @@ def optimize(model: Any, out_dir: str | os.PathLike | None = None, *, levels: Se
                             "saved file belongs on the same kind of machine; ship `extended` and let each device "
                             "add its layout")
     if measure:
-        p50s, suspect = interleaved_p50({lv: src for lv in levels}, rounds=rounds, threads=threads, min_s=min_s,
-                                        options={lv: {"optimization": lv} for lv in levels})
+        from ..perf.verdict import missing_sensors, verdict
+
+        p50s, blocks = interleaved_p50({lv: src for lv in levels}, rounds=rounds, threads=threads, min_s=min_s,
+                                       options={lv: {"optimization": lv} for lv in levels})
+        suspect = sum(bool(b.get("is_suspect")) for b in blocks)
+        result.conditions, result.missing_sensors = verdict(blocks), missing_sensors(blocks)
         base = np.array(p50s[levels[0]])
         for lv in reports:
             lv.p50_ms = float(np.median(p50s[lv.level]))

@@ -120,7 +120,8 @@ class QuantResult:
             lat = self.latency
             rows.append(f"  latency   {lat['ratio']:.2f}x fp32 at {lat['threads']} thread (median of {lat['rounds']} "
                         f"interleaved rounds, range {lat['ratio_min']:.2f}-{lat['ratio_max']:.2f}; fp32 p50 "
-                        f"{lat['fp32_p50_ms']:.3f} ms, quantized {lat['quant_p50_ms']:.3f} ms)")
+                        f"{lat['fp32_p50_ms']:.3f} ms, quantized {lat['quant_p50_ms']:.3f} ms)"
+                        f"  [{lat.get('conditions', 'conditions not recorded')}]")
         if self.accuracy:
             a = self.accuracy
             rows.append(f"  accuracy  {a['fp32']:.2%} -> {a['quantized']:.2%} ({a['delta_points']:+.2f} points) "
@@ -268,12 +269,15 @@ def _executed_or_explain(out: Path, method: str, weight_type: str):
 
 def _latency(src: Path, out: Path, rounds: int, min_s: float) -> dict[str, Any]:
     """p50(quantized) / p50(fp32) at 1 thread, per interleaved round, summarised."""
-    p50s, suspect = interleaved_p50({"fp32": src, "quantized": out}, rounds=rounds, min_s=min_s)
+    from ..perf.verdict import missing_sensors, verdict
+
+    p50s, blocks = interleaved_p50({"fp32": src, "quantized": out}, rounds=rounds, min_s=min_s)
     ratios = np.array(p50s["quantized"]) / np.array(p50s["fp32"])
     return {"ratio": float(np.median(ratios)), "ratio_min": float(ratios.min()), "ratio_max": float(ratios.max()),
             "per_round": ratios.tolist(), "fp32_p50_ms": float(np.median(p50s["fp32"])),
             "quant_p50_ms": float(np.median(p50s["quantized"])), "threads": 1, "rounds": rounds,
-            "suspect_blocks": suspect}
+            "suspect_blocks": sum(bool(b.get("is_suspect")) for b in blocks), "blocks": len(blocks),
+            "conditions": verdict(blocks), "missing_sensors": missing_sensors(blocks)}
 
 
 def _eval_set(eval_data: Any, calibration_data: Any, model) -> tuple[np.ndarray, np.ndarray | None, str]:

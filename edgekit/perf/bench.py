@@ -93,6 +93,7 @@ class BenchResult:
     energy: dict[str, Any] = field(default_factory=dict)
     device: dict[str, Any] = field(default_factory=dict, repr=False)
     environment: dict[str, Any] = field(default_factory=dict, repr=False)
+    sample_start_s: list[float] = field(default_factory=list, repr=False)  # start of each sample, sampler clock
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict:
@@ -106,6 +107,13 @@ class BenchResult:
                 f"mean {lat['mean']:.3f} ± {lat['std']:.3f} ms over {lat['n']} runs; "
                 f"{self.throughput_ips:.1f} inferences/s; cold start {self.cold_start_ms['session_ms']:.1f} ms "
                 f"+ first run {self.cold_start_ms['first_run_ms']:.2f} ms")
+        from .verdict import verdict
+
+        if lat.get("n_marked") and lat.get("p99_unmarked") is None:
+            text += "; every sample overlapped a disturbance"
+        elif lat.get("n_marked"):
+            text += f"; without the {lat['n_marked']} marked samples p90 {lat['p90_unmarked']:.3f}, p99 {lat['p99_unmarked']:.3f}"
+        text += f"  [{verdict(self.suspect)}]"
         if self.suspect.get("is_suspect"):
             text += "\n  SUSPECT: " + "; ".join(self.suspect.get("reasons", []))
         return text

@@ -185,6 +185,7 @@ class Comparison:
     n_boot: int = 2000
     seed: int = 0
     warnings: list[str] = field(default_factory=list)
+    conditions: str = ""  # each side's clean/suspect word (edgekit.perf.verdict)
 
     @property
     def significant(self) -> bool:
@@ -207,7 +208,8 @@ class Comparison:
         return {**asdict(self), "ci": list(self.ci), "significant": self.significant, "verdict": self.verdict}
 
     def __str__(self) -> str:
-        return "\n".join([self.verdict, *(f"  warning: {w}" for w in self.warnings)])
+        head = f"{self.verdict}  [{self.conditions}]" if self.conditions else self.verdict
+        return "\n".join([head, *(f"  warning: {w}" for w in self.warnings)])
 
 
 def compare(baseline: dict, other: dict, *, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05,
@@ -217,9 +219,12 @@ def compare(baseline: dict, other: dict, *, n_boot: int = 2000, seed: int = 0, a
     a, b = _samples(baseline, a_name), _samples(other, b_name)
     ratio = float(np.median(a) / np.median(b))
     ci = bootstrap_ratio_ci(a, b, n_boot=n_boot, seed=seed, alpha=alpha)
+    from .verdict import verdict
+
     return Comparison(a_name, b_name, float(np.median(a)), float(np.median(b)), ratio, ci,
                       confidence=1 - alpha, n_boot=n_boot, seed=seed,
-                      warnings=_warnings(baseline, other, a_name, b_name))
+                      warnings=_warnings(baseline, other, a_name, b_name),
+                      conditions=f"{a_name}: {verdict(baseline)}; {b_name}: {verdict(other)}")
 
 
 def compare_many(results: Sequence[dict], *, by_device: bool | None = None, **options) -> list[Comparison]:
@@ -283,16 +288,25 @@ def _warnings(a: dict, b: dict, a_name: str, b_name: str) -> list[str]:
     return out
 
 
+def _words(conditions: str) -> str:
+    """'A: suspect: CPU pressure (...); B: clean' -> 'base: suspect\nother: clean' for a narrow column."""
+    sides = [s.split(": ", 1)[-1] for s in conditions.split("; ")] if conditions else []
+    return "\n".join(f"{who}: {s.split(':')[0].split(' (')[0]}" for who, s in zip(("base", "other"), sides)) or "-"
+
+
 def comparison_table(comparisons: Sequence[Comparison]):
     """A rich Table, one row per comparison (print it with ``rich.print``)."""
     from rich.table import Table
 
     t = Table(title="speed ratio = median(baseline) / median(other); > 1: other is faster",
               title_justify="left")
-    for col in ("baseline", "other", "p50 base ms", "p50 other ms", "ratio", "95% CI", "verdict", "warnings"):
-        t.add_column(col, justify="right" if "ms" in col or col in ("ratio", "95% CI") else "left")
+    for col in ("baseline", "other", "p50 base ms", "p50 other ms", "ratio", "95% CI", "verdict", "conditions",
+                "warnings"):
+        extra = {"min_width": 10, "overflow": "fold"} if col == "conditions" else {}  # never squeezed to "…"
+        t.add_column(col, justify="right" if "ms" in col or col in ("ratio", "95% CI") else "left", **extra)
     for c in comparisons:
         word = ("[green]faster[/]" if c.ratio > 1 else "[red]slower[/]") if c.significant else "no sig. diff."
         t.add_row(c.baseline, c.other, f"{c.baseline_p50_ms:.3f}", f"{c.other_p50_ms:.3f}", f"{c.ratio:.2f}",
-                  f"{c.ci[0]:.2f}-{c.ci[1]:.2f}", word, "\n".join(c.warnings) or "-")
+                  f"{c.ci[0]:.2f}-{c.ci[1]:.2f}", word, _words(c.conditions),
+                  "\n".join(c.warnings) or "-")
     return t

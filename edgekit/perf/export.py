@@ -70,16 +70,20 @@ def results_table(results: Sequence[Any]):
     """A compact rich Table: model, config, p50 [95% CI], p90, p99, inferences/s, suspect mark."""
     from rich.table import Table
 
-    t = Table(title="latency in ms; ! = suspect run (see its 'suspect' reasons)", title_justify="left")
-    for col in ("model", "config", "p50 [95% CI]", "p90", "p99", "inf/s", ""):
-        t.add_column(col, justify="left" if col in ("model", "config", "") else "right")
+    t = Table(title="latency in ms; conditions: clean, or suspect and why (see its 'suspect' reasons)",
+              title_justify="left")
+    for col in ("model", "config", "p50 [95% CI]", "p90", "p99", "inf/s", "conditions"):
+        t.add_column(col, justify="left" if col in ("model", "config", "conditions") else "right")
     for res in results:
         r = res.to_dict() if hasattr(res, "to_dict") else res
         lat = r.get("latency_ms") or {}
         ci = lat.get("p50_ci")
         p50 = f"{lat['p50']:.3f}" + (f" [{ci[0]:.3f}-{ci[1]:.3f}]" if ci else "") if "p50" in lat else "-"
         fmt = lambda v, spec=".3f": "-" if v is None else format(v, spec)  # noqa: E731
-        mark = "[red]![/]" if _get(r, "suspect", "is_suspect") else ""
+        from .verdict import verdict
+
+        word = verdict(r)
+        mark = f"[red]{word}[/]" if word != "clean" else word
         t.add_row(str(r.get("model", "?")), config_label(r.get("config") or {}), p50, fmt(lat.get("p90")),
                   fmt(lat.get("p99")), fmt(r.get("throughput_ips"), ".1f"), mark)
     return t

@@ -142,5 +142,6 @@ def _merge(blocks: list[dict], label: str) -> dict:
     merged["label"] = label
     merged["blocks"] = [{"p50": b["latency_ms"]["p50"], "n": b["latency_ms"]["n"]} for b in blocks]
     reasons = [r for b in blocks for r in b.get("suspect", {}).get("reasons", [])]
-    merged["suspect"] = {"is_suspect": bool(reasons), "reasons": reasons}
+    merged["suspect"] = {"is_suspect": bool(reasons), "reasons": reasons,
+                         "blocks": [{k: v for k, v in (b.get("suspect") or {}).items() if k != "bursts"} for b in blocks]}
     return merged

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from .bench import BenchConfig
 
 
-def measure_latency(call: Callable[[], Any], cfg: BenchConfig, tick: Callable[[int], None]) -> tuple[list[float], float]:
-    """One caller, back to back: the seconds of each measured call, and the measured span."""
+def measure_latency(call: Callable[[], Any], cfg: BenchConfig, tick: Callable[[int], None],
+                    starts: list[float] | None = None) -> tuple[list[float], float]:
+    """One caller, back to back: the seconds of each measured call, and the measured span;
+    ``starts`` (when given) receives each call's ``perf_counter`` start."""
     clock = time.perf_counter
     start = clock()
     n = 0
@@ -36,13 +38,14 @@ def measure_latency(call: Callable[[], Any], cfg: BenchConfig, tick: Callable[[i
         if clock() - start > cfg.max_s:
             break
     samples: list[float] = []
-    append = samples.append
+    append, stamp = samples.append, (starts if starts is not None else []).append
     start = clock()
     t = start
     while len(samples) < cfg.min_runs or t - start < cfg.min_s:
         t = clock()
         call()
         append(clock() - t)
+        stamp(t)
         if t - start > cfg.max_s or len(samples) >= cfg.max_runs:
             break
         if not len(samples) & 255:
@@ -50,20 +53,24 @@ def measure_latency(call: Callable[[], Any], cfg: BenchConfig, tick: Callable[[i
     return samples, clock() - start
 
 
-def measure_throughput(calls: Sequence[Callable[[], Any]], cfg: BenchConfig, tick) -> tuple[list[float], float]:
-    """``cfg.concurrency`` threads call in parallel (ONNX Runtime releases the GIL in run())."""
+def measure_throughput(calls: Sequence[Callable[[], Any]], cfg: BenchConfig, tick,
+                       starts: list[float] | None = None) -> tuple[list[float], float]:
+    """``cfg.concurrency`` threads call in parallel (ONNX Runtime releases the GIL in run());
+    ``starts`` (when given) receives each call's ``perf_counter`` start, in the order of the samples."""
     for call in calls:  # warm every session
         for _ in range(max(1, cfg.warmup_runs // len(calls))):
             call()
     stop = threading.Event()
     per_thread: list[list[float]] = [[] for _ in range(cfg.concurrency)]
+    stamps: list[list[float]] = [[] for _ in range(cfg.concurrency)]
 
     def worker(i):
-        call, out, clock = calls[i % len(calls)], per_thread[i], time.perf_counter
+        call, out, at, clock = calls[i % len(calls)], per_thread[i], stamps[i], time.perf_counter
         while not stop.is_set():
             t = clock()
             call()
             out.append(clock() - t)
+            at.append(t)
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(cfg.concurrency)]
     start = time.perf_counter()
@@ -79,30 +86,43 @@ def measure_throughput(calls: Sequence[Callable[[], Any]], cfg: BenchConfig, tic
     stop.set()
     for th in threads:
         th.join()
+    if starts is not None:
+        starts += [t for at in stamps for t in at]
     return [s for out in per_thread for s in out], time.perf_counter() - start
 
 
 def run_loop(calls: Sequence[Callable[[], Any]], cfg: BenchConfig, *, label: str = "", progress: bool = False) -> dict[str, Any]:
     """Time ``calls`` (one in latency mode; shared by ``cfg.concurrency`` threads in throughput
     mode) and return the measured fields of a :class:`~edgekit.perf.bench.BenchResult`:
-    ``latency_ms, throughput_ips, samples_ms, memory, cpu_s_per_inference, sampler, suspect, energy``."""
+    ``latency_ms, throughput_ips, samples_ms, sample_start_s, memory, cpu_s_per_inference, sampler, suspect,
+    energy``. ``sample_start_s``: each sample's start in seconds on the clock of the sampler's ticks
+    (``sampler.samples[i]["t"]``), so that samples overlapping a burst are marked (:mod:`edgekit.perf.bursts`)."""
     sampler, energy = _optional_sampler(cfg.sample_interval_s), _optional_energy()
     rss = RssPeak()
     probes = [p for p in (rss, sampler, energy) if p is not None and getattr(p, "available", True)]
     with _progress(progress, label, cfg.min_runs) as tick, Monitor(*probes, period_s=cfg.sample_interval_s):
         cpu0 = time.process_time()  # CPU seconds of all threads of this process
+        starts: list[float] = []
         try:
             if cfg.mode == "latency":
-                samples, total = measure_latency(calls[0], cfg, tick)
+                samples, total = measure_latency(calls[0], cfg, tick, starts)
             else:
-                samples, total = measure_throughput(calls, cfg, tick)
+                samples, total = measure_throughput(calls, cfg, tick, starts)
         finally:
             cpu_s = time.process_time() - cpu0
     ms = [s * 1e3 for s in samples]
+    origin = sampler.origin if sampler is not None and sampler.origin is not None else (starts[0] if starts else 0.0)
+    starts_s = [round(t - origin, 6) for t in starts]
+    suspect = _assess(sampler, starts_s, ms)
+    latency = summarize(ms)
+    if "bursts" in suspect:  # the tail without the samples that overlapped a disturbance
+        latency.update({k: suspect["bursts"][k] for k in ("p90_unmarked", "p99_unmarked")},
+                       n_marked=suspect["bursts"]["n_marked"])
     return {
-        "latency_ms": summarize(ms), "throughput_ips": len(ms) * cfg.batch_size / total, "samples_ms": ms,
+        "latency_ms": latency, "throughput_ips": len(ms) * cfg.batch_size / total, "samples_ms": ms,
+        "sample_start_s": starts_s,
         "memory": {"peak_rss_bytes": rss.peak}, "cpu_s_per_inference": cpu_s / max(1, len(ms)),
-        "sampler": _sampler_record(sampler), "suspect": _assess(sampler),
+        "sampler": _sampler_record(sampler), "suspect": suspect,
         "energy": _energy_record(energy, len(ms) * cfg.batch_size),
     }
 
@@ -123,13 +143,12 @@ def _sampler_record(sampler) -> dict:
     return {"interval_s": sampler.interval_s, "samples": list(sampler.samples), "summary": sampler.summary()}
 
 
-def _assess(sampler) -> dict:
+def _assess(sampler, starts_s: list[float] | None = None, samples_ms: list[float] | None = None) -> dict:
     if sampler is None:
         return {"is_suspect": False, "reasons": [], "notes": ["no background sampler"]}
-    from .sampler import assess
+    from .verdict import judge
 
-    a = assess(sampler.samples)
-    return {"is_suspect": a.is_suspect, "reasons": list(a.reasons), "notes": list(getattr(a, "notes", []))}
+    return judge(sampler.samples, starts_s or [], samples_ms or [])
 
 
 def _optional_energy():

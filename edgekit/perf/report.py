@@ -62,10 +62,23 @@ def _suspect_reasons(r: dict) -> list[str]:
     return reasons or (["flagged suspect (no reason given)"] if s.get("is_suspect") else [])
 
 
+def _headline(results: list[dict]) -> str:
+    """One line per result, p50 with its clean/suspect word, and the sensors the device lacked (said once)."""
+    from .verdict import sensors_note, verdict
+
+    e = html.escape
+    items = "".join(f"<li>{e(r['_label'])}: p50 {(r.get('latency_ms') or {}).get('p50', float('nan')):.4g} ms "
+                    f"<b class=\"{'warn' if verdict(r) != 'clean' else ''}\">[{e(verdict(r))}]</b></li>" for r in results)
+    note = sensors_note(results)
+    return f'<ul class="headline">{items}</ul>' + (f'<p class="note">{e(note)}</p>' if note else "")
+
+
 def _summary_table(results: list[dict]) -> str:
     e = html.escape
+    from .verdict import verdict
+
     head = ("model", "config", "p50 ms [95% CI]", "p90 ms", "p99 ms", "throughput /s",
-            "cold start ms (session + first run)", "device", "warnings")
+            "cold start ms (session + first run)", "device", "conditions", "warnings")
     rows = ["<tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"]
     for r in results:
         lat, cold = r.get("latency_ms") or {}, r.get("cold_start_ms") or {}
@@ -76,7 +89,7 @@ def _summary_table(results: list[dict]) -> str:
                  (f"{lat.get('p90', float('nan')):.3f}", ""), (f"{lat.get('p99', float('nan')):.3f}", ""),
                  (f"{r.get('throughput_ips', float('nan')):.1f}", ""),
                  (f"{cold.get('session_ms', float('nan')):.1f} + {cold.get('first_run_ms', float('nan')):.2f}", ""),
-                 (_device_text(r), "l")]
+                 (_device_text(r), "l"), (verdict(r), "l")]
         tds = "".join(f'<td class="{c}">{e(str(v))}</td>' for v, c in cells)
         warn = "<br>".join(f'<span class="warn">⚠ {e(x)}</span>' for x in reasons)
         rows.append(f'<tr class="{"suspect" if reasons else ""}">{tds}<td class="l">{warn}</td></tr>')
@@ -110,27 +123,42 @@ def _cdf(plt, results: list[dict]) -> str:
     return _png_uri(plt, fig)
 
 
+# every signal a sampler tick may carry, plotted in its own panel when the device has it
+SIGNALS = (("pressure_pct", "CPU pressure (PSI some, %)", "tab:orange"),
+           ("others_cores", "other processes (cores)", "tab:purple"),
+           ("cpu_mhz_mean", "CPU frequency (MHz)", "tab:green"),
+           ("temp_c_max", "temperature (°C)", "tab:red"))
+
+
 def _timeline(plt, r: dict) -> str:
     y = np.asarray(r["samples_ms"], float)
-    fig, ax = plt.subplots(figsize=(9, 3.5))
-    ax.plot(np.arange(len(y)), y, lw=0.8, color="tab:blue", label="latency")
-    ax.set(xlabel="run index", ylabel="latency (ms)", title=f"Timeline: {r['_label']}")
-    handles = ax.get_lines()[:]
     samples = ((r.get("sampler") or {}).get("samples")) or []
-    if samples:
+    signals = [(key, unit, color, np.array([s.get(key) if s.get(key) is not None else np.nan for s in samples], float))
+               for key, unit, color in SIGNALS]
+    signals = [sig for sig in signals if not np.all(np.isnan(sig[3]))]
+    fig, axes = plt.subplots(1 + len(signals), 1, sharex=True, squeeze=False,
+                             figsize=(9, 3.2 + 1.3 * len(signals)), height_ratios=[2.5] + [1] * len(signals))
+    ax = axes[0][0]
+    x = np.arange(len(y))
+    ax.plot(x, y, lw=0.8, color="tab:blue", label="latency")
+    marked = ((r.get("suspect") or {}).get("bursts") or {}).get("marked") or []
+    for i, (a, b) in enumerate(marked):  # samples that overlapped a disturbance (edgekit.perf.bursts)
+        ax.axvspan(a, max(b - 1, a + 0.5), color="tab:red", alpha=0.15, lw=0, label="marked samples" if i == 0 else None)
+    from .verdict import verdict
+
+    ax.set(ylabel="latency (ms)", title=f"Timeline: {r['_label']}  [{verdict(r)}]")
+    ax.legend(fontsize="small", loc="upper left")
+    if signals:
         # the sampler ticks in seconds; place each tick at the run that was executing at that time
         t = np.array([s.get("t", 0.0) for s in samples], float)
-        idx = np.searchsorted(np.cumsum(y) / 1e3, t - t[0])
-        for i, (key, unit, color) in enumerate((("cpu_mhz_mean", "CPU frequency (MHz)", "tab:green"),
-                                                ("temp_c_max", "temperature (°C)", "tab:red"))):
-            vals = np.array([s.get(key) if s.get(key) is not None else np.nan for s in samples], float)
-            if np.all(np.isnan(vals)):
-                continue
-            tw = ax.twinx()
-            tw.spines["right"].set_position(("axes", 1 + 0.12 * i))  # second twin axis sits further right
-            handles += tw.plot(idx, vals, color=color, lw=1.2, marker=".", label=unit)
-            tw.set_ylabel(unit, color=color)
-    ax.legend(handles=handles, fontsize="small", loc="upper left")
+        starts = r.get("sample_start_s") or []
+        idx = (np.searchsorted(np.asarray(starts, float), t) if len(starts) == len(y)
+               else np.searchsorted(np.cumsum(y) / 1e3, t - t[0]))  # older results: no per-sample start times
+        for (key, unit, color, vals), row in zip(signals, axes[1:]):
+            row[0].plot(idx, vals, color=color, lw=1.2, marker=".")
+            row[0].set_ylabel(unit, color=color, fontsize="small")
+            row[0].grid(alpha=0.3)
+    axes[-1][0].set_xlabel("run index")
     return _png_uri(plt, fig)
 
 
@@ -204,7 +232,8 @@ def write_report(results: list[dict], out: str | Path, *, profile: dict | None =
     body = "".join(f'<figure><img alt="{e(cap)}" src="{uri}"><figcaption>{e(cap)}</figcaption></figure>'
                    for cap, uri in figs)
     page = (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{e(title)}</title>'
-            f"<style>{CSS}</style></head><body><h1>{e(title)}</h1><h2>Summary</h2>{_summary_table(results)}"
+            f"<style>{CSS}</style></head><body><h1>{e(title)}</h1>{_headline(results)}"
+            f"<h2>Summary</h2>{_summary_table(results)}"
             f"<h2>Charts</h2>{body}</body></html>")
     out = Path(out)
     out.write_text(page, encoding="utf-8")

@@ -32,7 +32,7 @@ from .monitor import Monitor
 # 2-core Pi, yet fine enough to catch a 1-second burst of background load in a short run.
 DEFAULT_INTERVAL_S = 0.1
 
-Reading = dict  # one raw reading: every key of a sample except "t" and "pressure_pct"
+Reading = dict  # one raw reading: every key of a sample except "t", "pressure_pct" and "others_cores"
 
 
 def read_sensors(root: str | os.PathLike = "/") -> Reading:
@@ -54,6 +54,8 @@ def read_sensors(root: str | os.PathLike = "/") -> Reading:
         "pressure_total_us": int(psi.group(1)) if psi else None,  # cumulative stall, microseconds
         "load1": load1,
         "cpu_percent": _cpu_percent() if live else None,
+        "proc_cpu_s": time.process_time() if live else None,  # this process's CPU seconds, all threads
+        "ncpu": os.cpu_count() if live else None,
     }
 
 
@@ -128,12 +130,18 @@ class Sampler:
         self._t0 = self._clock() if self._t0 is None else self._t0
         raw = self._read()
         with self._lock:
-            s = {"t": self._clock() - self._t0, **raw, "pressure_pct": None}
+            s = {"t": self._clock() - self._t0, **raw, "pressure_pct": None, "others_cores": None}
             prev = self.samples[-1] if self.samples else None
             if prev is not None:
                 s["pressure_pct"] = _pressure_pct(prev, s)
+                s["others_cores"] = _others_cores(prev, s)
             self.samples.append(s)
         return s
+
+    @property
+    def origin(self) -> float | None:
+        """The ``clock()`` value of the first sample: a sample's ``t`` is seconds since then."""
+        return self._t0
 
     def summary(self, pressure_threshold: float = 20.0) -> dict:
         """Aggregate the samples; keys are always present, values None when unknown."""
@@ -148,6 +156,15 @@ def _pressure_pct(prev: dict, cur: dict) -> float | None:
     if a is None or b is None or dt <= 0 or b < a:  # no PSI, no time passed, or counter reset
         return None
     return min(100.0, (b - a) / (dt * 1e6) * 100)  # clamp: timer jitter can exceed 100 a little
+
+
+def _others_cores(prev: dict, cur: dict) -> float | None:
+    # another process's burst: cores busy on the whole machine minus the cores this process used
+    pct, ncpu, a, b = cur.get("cpu_percent"), cur.get("ncpu"), prev.get("proc_cpu_s"), cur.get("proc_cpu_s")
+    dt = cur["t"] - prev["t"]
+    if None in (pct, ncpu, a, b) or dt <= 0:
+        return None
+    return max(0.0, pct / 100 * ncpu - (b - a) / dt)
 
 
 def summarize(samples: list[dict], pressure_threshold: float = 20.0) -> dict:
