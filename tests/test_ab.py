@@ -54,7 +54,7 @@ def _fake_blocks(monkeypatch, p50_ms: dict[int, float]):
 
 
 @pytest.mark.parametrize("p50_ms, verdict, speed", [
-    ({1: 2.0, 2: 2.0}, "no significant difference (m threads=2/m threads=1 speed ratio 1.0", 1.0),
+    ({1: 2.0, 2: 2.0}, "no meaningful difference (m threads=2/m threads=1 speed ratio 1.0", 1.0),  # CI inside +-2%
     ({1: 1.0, 2: 2.0}, "m threads=2 is ", 0.5),
     ({1: 3.0, 2: 1.0}, "m threads=2 is ", 3.0),
 ])
@@ -65,6 +65,9 @@ def test_ab_verdict_for_known_blocks(monkeypatch, p50_ms, verdict, speed):
     assert str(res.comparison.verdict).startswith(verdict), res.comparison.verdict
     assert ("slower" in res.comparison.verdict) == (speed < 1) and ("faster" in res.comparison.verdict) == (speed > 1)
     assert res.comparison.ratio == pytest.approx(speed, rel=0.02)  # other over baseline speed, samples +-5%
+    # each block is a run: the CI is the hierarchical one, over 3 runs a side
+    assert res.comparison.runs == (3, 3) and res.comparison.method.startswith("hierarchical"), res.comparison
+    assert [len(r["samples_ms"]) for r in res.a["runs"]] == [200, 200, 200]
 
 
 def test_schedule_mirrors_each_pair_of_rounds():

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgekit._errors import EdgekitError, ResultError
-from edgekit.perf.comparison import (Comparison, bootstrap_ratio_ci, compare, compare_many, comparison_table, labels,
+from edgekit.perf.comparison import (SINGLE_RUN, Comparison, bootstrap_ratio_ci, compare, compare_many, comparison_table, labels,
                              load_results)
 from edgekit.perf.stats import summarize
 
@@ -94,7 +94,7 @@ def test_warning_different_devices():
     c = compare(make_result(device={"fingerprint": "aaaa"}), make_result(seed=1, threads=2, device={"fingerprint": "bbbb"}))
     assert any("different devices: aaaa vs bbbb" in w and "mixes device and setting" in w for w in c.warnings), c.warnings
     same = compare(make_result(device={"fingerprint": "aaaa"}), make_result(seed=1, threads=2, device={"fingerprint": "aaaa"}))
-    assert same.warnings == [], same.warnings
+    assert same.warnings == [SINGLE_RUN], same.warnings  # only the one-run caveat
 
 
 def test_warning_suspect_quotes_reasons():
@@ -178,7 +178,7 @@ def test_devices_side_by_side_each_benchmark_against_the_first_device():
     cs = compare_many(rs)
     assert [(c.baseline, c.other) for c in cs] == [("mnist threads=1 @pi5", "mnist threads=1 @jetson"),
                                                    ("mnist threads=2 @pi5", "mnist threads=2 @jetson")]
-    assert all(c.significant and c.ratio > 1.5 and c.warnings == [] for c in cs), [str(c) for c in cs]
+    assert all(c.significant and c.ratio > 1.5 and c.warnings == [SINGLE_RUN] for c in cs), [str(c) for c in cs]
     # everything against the first, as for one device, when asked
     assert [c.other for c in compare_many(rs, by_device=False)] == labels(rs)[1:]
     with pytest.raises(ResultError, match="ran on two devices"):

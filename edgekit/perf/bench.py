@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import platform
 import time
-from datetime import datetime, timezone
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -113,7 +113,7 @@ class BenchResult:
         lat = self.latency_ms
         ci = lat.get("p50_ci")
         scale, unit = time_unit(lat["p50"])
-        f = lambda v: f"{v * scale:.3g}" if abs(v * scale) >= 100 else f"{v * scale:.3f}"  # noqa: E731
+        f = lambda v: f"{v * scale:.3g}" if abs(v * scale) >= 100 else f"{v * scale:.3f}"
         ci_txt = f" (95% CI {f(ci[0])}-{f(ci[1])}{' over runs' if self.runs else ''})" if ci else ""
         over = f"{lat['n']} samples in {len(self.runs)} processes" if self.runs else f"{lat['n']} runs"
         text = (f"{self.model}: p50 {f(lat['p50'])} {unit}{ci_txt}, p90 {f(lat['p90'])}, p99 {f(lat['p99'])}, "

@@ -144,7 +144,8 @@ def device_names(results: Sequence[dict]) -> list[str] | None:
 
 def labels(results: Sequence[dict]) -> list[str]:
     """Short names: the model, plus the config values that differ (``mnist threads=2``), plus the device
-    when the results come from several (``mnist threads=2 @pi5``), else the file.
+    when the results come from several (``mnist threads=2 @pi5``); equal ones get their file, else
+    their start time (``started_at``), else their position (``#1``).
 
     >>> labels([{"model": "m", "config": {"threads": 1}}, {"model": "m", "config": {"threads": 2}}])
     ['m threads=1', 'm threads=2']
@@ -157,11 +158,18 @@ def labels(results: Sequence[dict]) -> list[str]:
     devices = device_names(results)
     if devices:
         out = [f"{o} @{d}" for o, d in zip(out, devices)]
-    if len(set(out)) < len(out):  # same model and config: fall back on the file, then the position
+    if len(set(out)) < len(out):  # same model and config: fall back on the file, the start time, the position
         out = [f"{o} ({Path(r['_source']).stem})" if "_source" in r else o for o, r in zip(out, results)]
+    if len(set(out)) < len(out) and all(r.get("started_at") for r in results):
+        out = [f"{o} {_clock(r['started_at'])}" for o, r in zip(out, results)]
     if len(set(out)) < len(out):
         out = [f"{o} #{i}" for i, o in enumerate(out)]
     return out
+
+
+def _clock(iso: str) -> str:
+    """``2026-12-06T06:21:28.612+00:00`` -> ``06:21:28.612`` (the date when it is all one can tell apart)."""
+    return iso[11:23] if len(iso) >= 23 else iso
 
 
 def _short(v) -> str:
@@ -252,8 +260,8 @@ def compare(baseline: dict, other: dict, *, n_boot: int = 2000, seed: int = 0, a
     a, b = _samples(baseline, a_name), _samples(other, b_name)
     runs_a, runs_b = run_samples(baseline), run_samples(other)
     warnings = _warnings(baseline, other, a_name, b_name)
-    common = dict(confidence=1 - alpha, n_boot=n_boot, seed=seed, min_effect=min_effect,
-                  runs=(len(runs_a), len(runs_b)))
+    common = {"confidence": 1 - alpha, "n_boot": n_boot, "seed": seed, "min_effect": min_effect,
+              "runs": (len(runs_a), len(runs_b))}
     if len(runs_a) >= 2 and len(runs_b) >= 2:
         ratio, ci = hierarchical_ratio_ci(runs_a, runs_b, n_boot=n_boot, seed=seed, alpha=alpha)
         gm_a, gm_b = (float(np.exp(np.mean([np.log(np.median(r)) for r in rs]))) for rs in (runs_a, runs_b))

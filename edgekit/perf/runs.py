@@ -53,7 +53,7 @@ def run_repeated(model, repeat: int, **options):
             out = Path(tmp) / f"run{i}.json"
             spec = json.dumps({"model": str(model), "options": options})
             proc = subprocess.run([sys.executable, "-m", "edgekit.perf.runs", spec, str(out)],
-                                  capture_output=True, text=True)
+                                  capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 why = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
                 raise RuntimeError(f"run {i + 1} of {repeat} of {model} failed in its process: {why[0]}")

@@ -63,8 +63,7 @@ def t_quantile(p: float, df: float) -> float:
     """
     if not 0.5 < p < 1 or not df > 0:
         raise ValueError(f"t_quantile needs 0.5 < p < 1 and df > 0, got p={p}, df={df}")
-    if df > 1e4:
-        df = 1e4
+    df = min(df, 1e4)
     log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
     hi = 10.0
     while True:  # widen the grid until it holds the quantile (df=1 at p=0.975: 12.7)
