@@ -60,14 +60,14 @@ def _fake_blocks(monkeypatch, p50_ms: dict[int, float]):
 ])
 def test_ab_verdict_for_known_blocks(monkeypatch, p50_ms, verdict, speed):
     _fake_blocks(monkeypatch, p50_ms)
-    res = run_ab("m", "threads=1", "threads=2", rounds=3, block_s=0.01, seed=0)
-    assert res.a["label"] == "threads=1" and len(res.a["samples_ms"]) == 600 == res.a["latency_ms"]["n"]
+    res = run_ab("m", "threads=1", "threads=2", rounds=6, block_s=0.01, seed=0)
+    assert res.a["label"] == "threads=1" and len(res.a["samples_ms"]) == 1200 == res.a["latency_ms"]["n"]
     assert str(res.comparison.verdict).startswith(verdict), res.comparison.verdict
     assert ("slower" in res.comparison.verdict) == (speed < 1) and ("faster" in res.comparison.verdict) == (speed > 1)
     assert res.comparison.ratio == pytest.approx(speed, rel=0.02)  # other over baseline speed, samples +-5%
-    # each block is a run: the CI is the hierarchical one, over 3 runs a side
-    assert res.comparison.runs == (3, 3) and res.comparison.method.startswith("hierarchical"), res.comparison
-    assert [len(r["samples_ms"]) for r in res.a["runs"]] == [200, 200, 200]
+    # each block is a run: the CI is the hierarchical one, over 6 runs a side
+    assert res.comparison.runs == (6, 6) and res.comparison.method.startswith("hierarchical"), res.comparison
+    assert [len(r["samples_ms"]) for r in res.a["runs"]] == [200] * 6
 
 
 def test_schedule_mirrors_each_pair_of_rounds():

@@ -203,3 +203,29 @@ def test_a_folder_stands_for_the_results_under_it(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ResultError, match="no benchmark results under the folder"):
         load_results([tmp_path / "empty"])
+
+
+def test_equal_configs_get_distinct_labels_by_start_time():
+    a = make_result(started_at="2026-12-06T06:21:28.612+00:00")
+    b = make_result(seed=1, started_at="2026-12-06T06:25:03.001+00:00")
+    assert labels([a, b]) == ["mnist 06:21:28.612", "mnist 06:25:03.001"]
+    assert labels([make_result(), make_result(seed=1)]) == ["mnist #0", "mnist #1"]  # nothing else tells them apart
+
+
+def test_runs_give_the_hierarchical_ci_and_the_band_decides_equivalence():
+    rng = np.random.default_rng(5)
+
+    def runs_result(median, k, threads):
+        runs = [(median * np.exp(rng.normal(0, 0.005)) * rng.lognormal(0, 0.1, 400)).tolist() for _ in range(k)]
+        return make_result(threads=threads, samples_ms=[s for r in runs for s in r],
+                           runs=[{"samples_ms": r} for r in runs])
+
+    a, b = runs_result(1.0, 8, 1), runs_result(1.0, 8, 2)
+    c = compare(a, b)
+    assert c.runs == (8, 8) and c.method.startswith("hierarchical") and SINGLE_RUN not in c.warnings
+    assert c.equivalent and not c.different and c.verdict.startswith("no meaningful difference"), c.verdict
+    assert not compare(a, b, min_effect=0).equivalent  # no band: the verdict is about significance only
+    fast = compare(a, runs_result(0.5, 8, 2))
+    assert fast.different and fast.ci[0] <= 2.0 <= fast.ci[1] and "faster" in fast.verdict, fast.verdict
+    one = compare(a, make_result(threads=2))  # runs against a single run: the within-run bootstrap, said so
+    assert one.runs == (8, 1) and SINGLE_RUN in one.warnings

@@ -122,9 +122,12 @@ def hierarchical_ratio_ci(runs_a: Sequence[Sequence[float]], runs_b: Sequence[Se
     (run level resampled, then within-run medians drawn exactly, :func:`_run_median_draws`). With
     a handful of runs a percentile bootstrap is too narrow (it sees the run variance times
     ``(k-1)/k`` and has normal tails), so the interval is ``log ratio +- t * se``: the two sides'
-    variances add, ``t`` is Student's quantile with Welch–Satterthwaite degrees of freedom from the
-    run counts (the bootstrap-standard-error t interval). The within-run resampling makes it
-    slightly conservative. Checked on synthetic runs with known between-run variance
+    variances add, ``t`` is Student's quantile with ``min(k_a, k_b) - 1`` degrees of freedom (the
+    bootstrap-standard-error t interval, with Hsu's conservative choice of degrees of freedom for
+    unequal variances: it keeps the level whatever the variance ratio, where Welch–Satterthwaite's
+    df gave 5.25% false A/A verdicts over 400 synthetic pairs of 5 runs — right at the 5% the
+    verdicts promise, with nothing to spare for real runs' heavier-than-normal process effects).
+    The within-run resampling makes it slightly more conservative still. Checked on synthetic runs with known between-run variance
     (tests/test_stats.py): A/A false "different" <= 5%, a known ratio covered >= 90%.
 
     >>> rng = np.random.default_rng(1)
@@ -141,7 +144,6 @@ def hierarchical_ratio_ci(runs_a: Sequence[Sequence[float]], runs_b: Sequence[Se
     la, sa = hierarchical_log_estimate(runs_a, n_boot=n_boot, rng=rng)
     lb, sb = hierarchical_log_estimate(runs_b, n_boot=n_boot, rng=rng)
     va, vb = sa * sa, sb * sb
-    df = (va + vb) ** 2 / max(va * va / (ka - 1) + vb * vb / (kb - 1), 1e-300)
-    half = t_quantile(1 - alpha / 2, max(df, 1.0)) * math.sqrt(va + vb)
+    half = t_quantile(1 - alpha / 2, min(ka, kb) - 1) * math.sqrt(va + vb)  # Hsu's conservative df
     log_ratio = la - lb
     return math.exp(log_ratio), (math.exp(log_ratio - half), math.exp(log_ratio + half))
