@@ -226,7 +226,8 @@ def test_bench_compare_report_profile_end_to_end(tmp_path, capsys):
     assert main(["compare", "--json", str(tmp_path / "cmp.json"), str(a), str(b), str(c)]) == 0
     slow, same = (d["verdict"] for d in json.loads((tmp_path / "cmp.json").read_text()))
     assert slow.startswith("digits-cnn (b) is 2.00x slower than digits-cnn (a)"), slow
-    assert same.startswith("no meaningful difference (digits-cnn (c)/digits-cnn (a) speed ratio 1.000"), same
+    assert same.startswith(tuple(f"no {w} difference (digits-cnn (c)/digits-cnn (a) speed ratio 1.0"
+                                 for w in ("meaningful", "significant"))), same  # inside +-2%, or a wider CI
     assert slow in capsys.readouterr().out
     prof = tmp_path / "prof.json"
     assert main(["profile", "--runs", "5", "--json", str(prof), "digits-cnn"]) == 0

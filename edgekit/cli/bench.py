@@ -56,8 +56,8 @@ def _fraction(text: str) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction like 0.02 (2%), from 0 to below 1, got {text!r}")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction like 0.02 (2%), from 0 to 1, got {text!r}")
     return value
 
 

@@ -254,7 +254,7 @@ def compare(baseline: dict, other: dict, *, n_boot: int = 2000, seed: int = 0, a
 
     ``min_effect``: the equivalence band (0.02: a CI inside 0.98-1.02 is "no meaningful difference";
     0 turns the band off)."""
-    if not 0 <= min_effect < 1:
+    if not 0 <= min_effect <= 1:
         raise ValueError(f"min_effect is a fraction like 0.02 (2%), got {min_effect!r}")
     a_name, b_name = names or labels([baseline, other])
     a, b = _samples(baseline, a_name), _samples(other, b_name)
