@@ -9,6 +9,7 @@ from edgekit.perf.interleave import interleave, parse_config, run_ab, schedule
 
 def test_parse_config():
     assert parse_config("threads=1") == {"threads": 1}
+    assert parse_config("timed=public") == {"timed": "public"}  # --ab timed=binding timed=public
     assert parse_config("spin=on, batch=2") == {"spin_wait": True, "batch_size": 2}
     with pytest.raises(ValueError, match=r"expected key=value pairs with keys .*'threads'"):
         parse_config("thread=2")

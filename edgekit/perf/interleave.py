@@ -41,7 +41,7 @@ T = TypeVar("T")
 
 KEYS = {"threads": ("threads", int), "opt": ("optimization", str), "optimization": ("optimization", str),
         "spin": ("spin_wait", lambda v: v in ("on", "1", "true")), "batch": ("batch_size", int),
-        "providers": ("providers", str), "provider": ("providers", str)}
+        "providers": ("providers", str), "provider": ("providers", str), "timed": ("timed", str)}
 
 
 def parse_config(text: str) -> dict:
@@ -71,6 +71,8 @@ def _cli_args(cfg: dict) -> list[str]:
         args += ["--batch", str(cfg["batch_size"])]
     if "providers" in cfg:
         args += ["--providers", cfg["providers"]]
+    if "timed" in cfg:  # --ab timed=binding timed=public: what the public API costs, interleaved
+        args += ["--timed", cfg["timed"]]
     return args
 
 
