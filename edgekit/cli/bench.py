@@ -205,8 +205,12 @@ def _bench_ab(args) -> int:
         parse_config(text)
     res = run_ab(args.model, args.ab[0], args.ab[1], rounds=args.rounds, block_s=1.0 if args.min_s is None else args.min_s,
                  min_effect=args.min_effect)
-    print(f"A = {args.ab[0]}: p50 {res.a['latency_ms']['p50']:.4f} ms over {res.a['latency_ms']['n']} runs")
-    print(f"B = {args.ab[1]}: p50 {res.b['latency_ms']['p50']:.4f} ms over {res.b['latency_ms']['n']} runs")
+    from ..perf.bench import time_unit
+
+    for side, r in (("A", res.a), ("B", res.b)):
+        scale, unit = time_unit(r["latency_ms"]["p50"])
+        print(f"{side} = {r['label']}: p50 {r['latency_ms']['p50'] * scale:.4g} {unit} over {r['latency_ms']['n']} "
+              f"samples in {len(r.get('runs') or [])} blocks")
     print(f"order of blocks (one process each): {' '.join(res.order)}")
     print(res.comparison)
     if args.json:
