@@ -118,7 +118,8 @@ def cmd_bench(args) -> int:
         if args.repeat > 1:
             from ..perf.runs import run_repeated
 
-            r = run_repeated(args.model, args.repeat, **options)
+            r = run_repeated(args.model, args.repeat, on_run=_run_done(args) if sys.stderr.isatty() else None,
+                             **options)
         else:
             r = benchmark(args.model, progress=sys.stderr.isatty(), **options)
         results.append(r.to_dict())
@@ -141,6 +142,12 @@ def cmd_bench(args) -> int:
 
 REPEAT = 5  # default runs (processes) per config: 5 x (1 s measured + 0.5 s warm-up + ~0.6 s start) ~ 11 s
 MIN_S_PER_RUN = 1.0  # --min-s when --repeat > 1 and none is given; 3.0 for a single run
+
+
+def _run_done(args):
+    def show(i: int, result: dict) -> None:
+        print(f"  run {i}/{args.repeat} done: p50 {result['latency_ms']['p50']:.4g} ms", file=sys.stderr)
+    return show
 
 
 def _min_s(args) -> float:

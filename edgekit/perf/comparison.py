@@ -245,7 +245,8 @@ class Comparison:
                 "equivalent": self.equivalent, "different": self.different, "verdict": self.verdict}
 
     def __str__(self) -> str:
-        return "\n".join([self.verdict, *(f"  warning: {w}" for w in self.warnings)])
+        how = [f"  CI over runs ({self.runs[0]} and {self.runs[1]}): {self.method}"] if min(self.runs) >= 2 else []
+        return "\n".join([self.verdict, *how, *(f"  warning: {w}" for w in self.warnings)])
 
 
 def compare(baseline: dict, other: dict, *, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05,

@@ -26,6 +26,7 @@ import math
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +39,11 @@ RUN_KEYS = ("samples_ms", "latency_ms", "cpu_s_per_inference", "throughput_ips",
             "suspect", "sampler", "energy", "started_at")
 
 
-def run_repeated(model, repeat: int, **options):
+def run_repeated(model, repeat: int, *, on_run: Callable[[int, dict], None] | None = None, **options):
     """Benchmark ``model`` in ``repeat`` fresh processes, one after the other; a merged
     :class:`~edgekit.perf.bench.BenchResult` with each run under ``runs``. Options as
-    :func:`edgekit.benchmark` (:class:`~edgekit.perf.bench.BenchConfig` fields)."""
+    :func:`edgekit.benchmark` (:class:`~edgekit.perf.bench.BenchConfig` fields); ``on_run(i, result)``
+    is called after each run (i from 1), e.g. to show progress."""
     from .bench import _config
 
     if not isinstance(repeat, int) or repeat < 1:
@@ -58,6 +60,8 @@ def run_repeated(model, repeat: int, **options):
                 why = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
                 raise RuntimeError(f"run {i + 1} of {repeat} of {model} failed in its process: {why[0]}")
             runs.append(json.loads(out.read_text()))
+            if on_run:
+                on_run(i + 1, runs[-1])
     return merge_runs(runs)
 
 
