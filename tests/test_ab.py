@@ -9,6 +9,7 @@ from edgekit.perf.interleave import interleave, parse_config, run_ab, schedule
 
 def test_parse_config():
     assert parse_config("threads=1") == {"threads": 1}
+    assert parse_config("timed=public") == {"timed": "public"}  # --ab timed=binding timed=public
     assert parse_config("spin=on, batch=2") == {"spin_wait": True, "batch_size": 2}
     with pytest.raises(ValueError, match=r"expected key=value pairs with keys .*'threads'"):
         parse_config("thread=2")
@@ -22,7 +23,10 @@ def test_ab_interleaves_in_separate_processes():
     assert len(res.a["blocks"]) == 2 and res.a["latency_ms"]["n"] == sum(b["n"] for b in res.a["blocks"])
     import numpy as np
 
-    ratio = np.median(res.a["samples_ms"]) / np.median(res.b["samples_ms"])  # A over B: > 1, B is faster
+    def figure(side):  # the geometric mean of its blocks' medians: each block is a run
+        return np.exp(np.mean([np.log(np.median(r["samples_ms"])) for r in side["runs"]]))
+
+    ratio = figure(res.a) / figure(res.b)  # A over B: > 1, B is faster
     assert (res.comparison.baseline, res.comparison.other) == ("digits-cnn threads=1", "digits-cnn threads=2")
     assert res.comparison.ratio == pytest.approx(ratio), (res.comparison.ratio, ratio)
 
@@ -54,17 +58,20 @@ def _fake_blocks(monkeypatch, p50_ms: dict[int, float]):
 
 
 @pytest.mark.parametrize("p50_ms, verdict, speed", [
-    ({1: 2.0, 2: 2.0}, "no significant difference (m threads=2/m threads=1 speed ratio 1.0", 1.0),
+    ({1: 2.0, 2: 2.0}, "no meaningful difference (m threads=2/m threads=1 speed ratio 1.0", 1.0),  # CI inside +-2%
     ({1: 1.0, 2: 2.0}, "m threads=2 is ", 0.5),
     ({1: 3.0, 2: 1.0}, "m threads=2 is ", 3.0),
 ])
 def test_ab_verdict_for_known_blocks(monkeypatch, p50_ms, verdict, speed):
     _fake_blocks(monkeypatch, p50_ms)
-    res = run_ab("m", "threads=1", "threads=2", rounds=3, block_s=0.01, seed=0)
-    assert res.a["label"] == "threads=1" and len(res.a["samples_ms"]) == 600 == res.a["latency_ms"]["n"]
+    res = run_ab("m", "threads=1", "threads=2", rounds=6, block_s=0.01, seed=0)
+    assert res.a["label"] == "threads=1" and len(res.a["samples_ms"]) == 1200 == res.a["latency_ms"]["n"]
     assert str(res.comparison.verdict).startswith(verdict), res.comparison.verdict
     assert ("slower" in res.comparison.verdict) == (speed < 1) and ("faster" in res.comparison.verdict) == (speed > 1)
     assert res.comparison.ratio == pytest.approx(speed, rel=0.02)  # other over baseline speed, samples +-5%
+    # each block is a run: the CI is the hierarchical one, over 6 runs a side
+    assert res.comparison.runs == (6, 6) and res.comparison.method.startswith("hierarchical"), res.comparison
+    assert [len(r["samples_ms"]) for r in res.a["runs"]] == [200] * 6
 
 
 def test_schedule_mirrors_each_pair_of_rounds():

@@ -6,6 +6,7 @@ import json
 import threading
 
 import numpy as np
+import pytest
 
 from edgekit.perf.bench import BenchConfig, BenchResult, benchmark, random_feed, time_call
 
@@ -117,3 +118,58 @@ def test_one_monitor_thread_watches_the_run():
     r = time_call(lambda: alive.append(threading.active_count()), min_runs=5, min_s=0.0, warmup_runs=0, warmup_s=0.0)
     assert set(alive[1:]) == {alive[0] + 1}, f"threads at the cold start {alive[0]}, while timed {sorted(set(alive[1:]))}"
     assert r.sampler["summary"]["n"] >= 2 and r.memory["peak_rss_bytes"] > 0
+
+
+def test_cpu_time_counts_the_measured_phase_only():
+    """Warm-up burns ~0.3 s of CPU, the measured calls sleep: the warm-up must not be in cpu_s_per_inference
+    (the issue saw 21.96 ms of CPU per 7.26 ms inference at --warmup-s 4)."""
+    import time
+
+    calls = []
+
+    def fn():
+        calls.append(1)
+        if len(calls) <= 4:  # the first call (cold start) and the 3 warm-up runs: busy
+            end = time.process_time() + 0.08
+            while time.process_time() < end:
+                pass
+        else:
+            time.sleep(0.002)
+
+    r = time_call(fn, name="burn", min_runs=20, min_s=0.0, warmup_runs=3, warmup_s=0.0, max_s=5.0)
+    measured_cpu = r.cpu_s_per_inference * r.latency_ms["n"]
+    assert measured_cpu < 0.08, f"{measured_cpu:.3f} CPU s in the measured phase: the warm-up's 0.24 s leaked in"
+
+
+def test_the_timed_call_is_recorded_and_public_times_inference_session_run(relu_path, monkeypatch):
+    import onnxruntime as ort
+
+    public = []
+    real = ort.InferenceSession.run
+    monkeypatch.setattr(ort.InferenceSession, "run", lambda self, *a, **k: public.append(1) or real(self, *a, **k))
+    r = benchmark(relu_path, min_runs=20, min_s=0.0, warmup_runs=2, warmup_s=0.0)
+    assert r.timed == "InferenceSession._sess.run (C++ binding)" and public == [], "the default times the binding"
+    r = benchmark(relu_path, timed="public", min_runs=20, min_s=0.0, warmup_runs=2, warmup_s=0.0)
+    assert r.timed == "InferenceSession.run (public API)" and r.config.timed == "public"
+    assert len(public) == 2 + r.latency_ms["n"], "every warm-up and measured call goes through InferenceSession.run"
+    assert r.started_at.endswith("+00:00") and "timed=public" in r.config.label()
+
+
+def test_bad_timed_explains(relu_path):
+    from edgekit._errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"timed must be one of \('binding', 'public'\), got 'cpp'"):
+        benchmark(relu_path, timed="cpp")
+
+
+def test_merge_runs_keeps_each_run_and_pools_the_summary():
+    from edgekit.perf.runs import merge_runs
+
+    runs = [time_call(lambda: None, name="noop", min_runs=30, min_s=0.0, warmup_s=0.0).to_dict() for _ in range(3)]
+    m = merge_runs(runs)
+    assert [x["samples_ms"] for x in m.runs] == [x["samples_ms"] for x in runs]
+    assert m.samples_ms == [s for x in runs for s in x["samples_ms"]] and m.latency_ms["n"] == len(m.samples_ms)
+    assert m.latency_ms["runs"] == 3 and m.latency_ms["p50_ci"][0] <= m.latency_ms["p50_runs"] <= m.latency_ms["p50_ci"][1]
+    medians = [np.median(x["samples_ms"]) for x in runs]
+    assert m.latency_ms["p50_runs"] == pytest.approx(float(np.exp(np.mean(np.log(medians)))), rel=1e-9)
+    assert "in 3 processes" in str(m)

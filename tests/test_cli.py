@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from edgekit.cli.main import build_parser, main
@@ -119,6 +120,9 @@ MISTAKES = [
     (["bench", "digits-cnn", "--min-runs", "0"], "argument --min-runs: expected an integer >= 1"),
     (["bench", "digits-cnn", "--mode", "fast"], "argument --mode: invalid choice: 'fast'"),
     (["bench"], "name a MODEL"),
+    (["bench", "digits-cnn", "--timed", "cpp"], "argument --timed: invalid choice: 'cpp'"),
+    (["bench", "digits-cnn", "--repeat", "0"], "argument --repeat: expected an integer >= 1"),
+    (["compare", "a.json", "b.json", "--min-effect", "5"], "argument --min-effect: expected a fraction like 0.02"),
     (["bench", "--ab", "threads=1", "threads=2"], "name a MODEL too"),
     (["bench", "digits-cnn", "--scheduler", "tcp://127.0.0.1:1"], "add --suite FILE"),
     (["compare", "{tmp}/bad.json"], "is not JSON"),
@@ -150,7 +154,7 @@ def test_a_mistake_is_one_error_line(argv, says, files, capsys):
 
 
 def test_an_unwritable_output_is_one_error_line(tmp_path, capsys):
-    err = one_line_error(capsys, "bench", "digits-cnn", "--min-runs", "1", "--min-s", "0", "--max-s", "0.2",
+    err = one_line_error(capsys, "bench", "digits-cnn", "--repeat", "1", "--min-runs", "1", "--min-s", "0", "--max-s", "0.2",
                          "--quiet", "--json", str(tmp_path / "no" / "such" / "out.json"))
     assert "No such file or directory" in err and "out.json" in err, err
 
@@ -189,7 +193,7 @@ def test_models_list_and_verify(capsys):
 
 def test_bench_writes_json_with_percentiles_and_samples(tmp_path):
     out = tmp_path / "out.json"
-    assert main(["bench", "--min-runs", "30", "--min-s", "0.1", "--json", str(out), "digits-cnn"]) == 0
+    assert main(["bench", "--repeat", "1", "--min-runs", "30", "--min-s", "0.1", "--json", str(out), "digits-cnn"]) == 0
     d = json.loads(out.read_text())
     assert {"p50", "p90", "p99"} <= set(d["latency_ms"]) and len(d["samples_ms"]) == d["latency_ms"]["n"]
     assert d["latency_ms"]["n"] >= 30
@@ -197,7 +201,7 @@ def test_bench_writes_json_with_percentiles_and_samples(tmp_path):
 
 def test_bench_thread_sweep(tmp_path, capsys):
     out = tmp_path / "sweep.json"
-    assert main(["bench", "digits-cnn", "--threads", "1,2", "--min-runs", "10", "--min-s", "0", "--json", str(out)]) == 0
+    assert main(["bench", "digits-cnn", "--repeat", "1", "--threads", "1,2", "--min-runs", "10", "--min-s", "0", "--json", str(out)]) == 0
     assert [r["config"]["threads"] for r in json.loads(out.read_text())] == [1, 2]
 
 
@@ -213,7 +217,7 @@ def test_tour_quick(tmp_path):
 
 def test_bench_compare_report_profile_end_to_end(tmp_path, capsys):
     a = tmp_path / "a.json"
-    assert main(["bench", "digits-cnn", "--min-runs", "50", "--min-s", "0.1", "--quiet", "--json", str(a)]) == 0
+    assert main(["bench", "digits-cnn", "--repeat", "1", "--min-runs", "50", "--min-s", "0.1", "--quiet", "--json", str(a)]) == 0
     # B: the same run, every sample twice as long; C: an exact copy. The verdicts are known.
     result = json.loads(a.read_text())
     (b := tmp_path / "b.json").write_text(json.dumps({**result, "samples_ms": [2 * s for s in result["samples_ms"]]}))
@@ -222,7 +226,8 @@ def test_bench_compare_report_profile_end_to_end(tmp_path, capsys):
     assert main(["compare", "--json", str(tmp_path / "cmp.json"), str(a), str(b), str(c)]) == 0
     slow, same = (d["verdict"] for d in json.loads((tmp_path / "cmp.json").read_text()))
     assert slow.startswith("digits-cnn (b) is 2.00x slower than digits-cnn (a)"), slow
-    assert same.startswith("no significant difference (digits-cnn (c)/digits-cnn (a) speed ratio 1.00"), same
+    assert same.startswith(tuple(f"no {w} difference (digits-cnn (c)/digits-cnn (a) speed ratio 1.0"
+                                 for w in ("meaningful", "significant"))), same  # inside +-2%, or a wider CI
     assert slow in capsys.readouterr().out
     prof = tmp_path / "prof.json"
     assert main(["profile", "--runs", "5", "--json", str(prof), "digits-cnn"]) == 0
@@ -231,5 +236,45 @@ def test_bench_compare_report_profile_end_to_end(tmp_path, capsys):
     assert main(["report", "-o", str(html), "--profile", str(prof), str(a), str(b)]) == 0
     assert html.read_text().count("data:image/png;base64,") >= 4
     csv_out = tmp_path / "r.csv"
-    assert main(["bench", "digits-cnn", "--min-runs", "10", "--min-s", "0", "--quiet", "--csv", str(csv_out)]) == 0
+    assert main(["bench", "digits-cnn", "--repeat", "1", "--min-runs", "10", "--min-s", "0", "--quiet", "--csv", str(csv_out)]) == 0
     assert csv_out.read_text().count("\n") == 2
+
+
+def test_bench_repeat_keeps_each_run_and_times_the_public_call(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["bench", "digits-cnn", "--repeat", "2", "--timed", "public", "--min-runs", "20", "--min-s", "0",
+                 "--warmup-s", "0", "--quiet", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert len(r["runs"]) == 2 and r["latency_ms"]["runs"] == 2
+    assert r["samples_ms"] == r["runs"][0]["samples_ms"] + r["runs"][1]["samples_ms"], "the summary pools the runs"
+    assert r["latency_ms"]["n"] == sum(len(x["samples_ms"]) for x in r["runs"])
+    lo, hi = r["latency_ms"]["p50_ci"]  # the CI over runs, around the geometric mean of the runs' medians
+    assert lo <= r["latency_ms"]["p50_runs"] <= hi and r["latency_ms"]["p50_ci_within_runs"]
+    assert r["runs"][0]["started_at"] < r["runs"][1]["started_at"], "two processes, one after the other"
+    assert (r["config"]["timed"], r["timed"]) == ("public", "InferenceSession.run (public API)")
+
+
+def _runs_result(median_ms, seed, threads, k):
+    """A result of k runs whose run medians scatter 1% around median_ms (a hierarchical model)."""
+    rng = np.random.default_rng(seed)
+    runs = [(median_ms * np.exp(rng.normal(0, 0.01)) * rng.lognormal(0, 0.1, 300)).tolist() for _ in range(k)]
+    pooled = [s for run in runs for s in run]
+    return {"schema_version": 1, "model": "m", "config": {"threads": threads}, "samples_ms": pooled,
+            "latency_ms": {"n": len(pooled)}, "runs": [{"samples_ms": run} for run in runs]}
+
+
+def test_compare_min_effect_and_the_single_run_caveat(tmp_path, capsys):
+    files = []
+    for name, med, seed, threads, k in (("a", 1.0, 1, 1, 6), ("b", 1.0, 2, 2, 6), ("one", 1.0, 3, 3, 1)):
+        (f := tmp_path / f"{name}.json").write_text(json.dumps(_runs_result(med, seed, threads, k)))
+        files.append(str(f))
+    capsys.readouterr()
+    assert main(["compare", "--json", str(tmp_path / "c.json"), files[0], files[1]]) == 0
+    (c,) = json.loads((tmp_path / "c.json").read_text())
+    assert c["runs"] == [6, 6] and c["equivalent"] and c["verdict"].startswith("no meaningful difference"), c
+    assert main(["compare", "--min-effect", "0", "--json", str(tmp_path / "c0.json"), files[0], files[1]]) == 0
+    (c0,) = json.loads((tmp_path / "c0.json").read_text())
+    assert not c0["equivalent"] and not c0["verdict"].startswith("no meaningful"), c0
+    capsys.readouterr()
+    assert main(["compare", files[0], files[2]]) == 0  # 6 runs against one
+    assert "one run per side: this CI sees only the noise within each run" in capsys.readouterr().out

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgekit._errors import EdgekitError, ResultError
-from edgekit.perf.comparison import (Comparison, bootstrap_ratio_ci, compare, compare_many, comparison_table, labels,
+from edgekit.perf.comparison import (SINGLE_RUN, Comparison, bootstrap_ratio_ci, compare, compare_many, comparison_table, labels,
                              load_results)
 from edgekit.perf.stats import summarize
 
@@ -94,7 +94,7 @@ def test_warning_different_devices():
     c = compare(make_result(device={"fingerprint": "aaaa"}), make_result(seed=1, threads=2, device={"fingerprint": "bbbb"}))
     assert any("different devices: aaaa vs bbbb" in w and "mixes device and setting" in w for w in c.warnings), c.warnings
     same = compare(make_result(device={"fingerprint": "aaaa"}), make_result(seed=1, threads=2, device={"fingerprint": "aaaa"}))
-    assert same.warnings == [], same.warnings
+    assert same.warnings == [SINGLE_RUN], same.warnings  # only the one-run caveat
 
 
 def test_warning_suspect_quotes_reasons():
@@ -178,7 +178,7 @@ def test_devices_side_by_side_each_benchmark_against_the_first_device():
     cs = compare_many(rs)
     assert [(c.baseline, c.other) for c in cs] == [("mnist threads=1 @pi5", "mnist threads=1 @jetson"),
                                                    ("mnist threads=2 @pi5", "mnist threads=2 @jetson")]
-    assert all(c.significant and c.ratio > 1.5 and c.warnings == [] for c in cs), [str(c) for c in cs]
+    assert all(c.significant and c.ratio > 1.5 and c.warnings == [SINGLE_RUN] for c in cs), [str(c) for c in cs]
     # everything against the first, as for one device, when asked
     assert [c.other for c in compare_many(rs, by_device=False)] == labels(rs)[1:]
     with pytest.raises(ResultError, match="ran on two devices"):
@@ -203,3 +203,29 @@ def test_a_folder_stands_for_the_results_under_it(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ResultError, match="no benchmark results under the folder"):
         load_results([tmp_path / "empty"])
+
+
+def test_equal_configs_get_distinct_labels_by_start_time():
+    a = make_result(started_at="2026-12-06T06:21:28.612+00:00")
+    b = make_result(seed=1, started_at="2026-12-06T06:25:03.001+00:00")
+    assert labels([a, b]) == ["mnist 06:21:28.612", "mnist 06:25:03.001"]
+    assert labels([make_result(), make_result(seed=1)]) == ["mnist #0", "mnist #1"]  # nothing else tells them apart
+
+
+def test_runs_give_the_hierarchical_ci_and_the_band_decides_equivalence():
+    rng = np.random.default_rng(5)
+
+    def runs_result(median, k, threads):
+        runs = [(median * np.exp(rng.normal(0, 0.005)) * rng.lognormal(0, 0.1, 400)).tolist() for _ in range(k)]
+        return make_result(threads=threads, samples_ms=[s for r in runs for s in r],
+                           runs=[{"samples_ms": r} for r in runs])
+
+    a, b = runs_result(1.0, 8, 1), runs_result(1.0, 8, 2)
+    c = compare(a, b)
+    assert c.runs == (8, 8) and c.method.startswith("hierarchical") and SINGLE_RUN not in c.warnings
+    assert c.equivalent and not c.different and c.verdict.startswith("no meaningful difference"), c.verdict
+    assert not compare(a, b, min_effect=0).equivalent  # no band: the verdict is about significance only
+    fast = compare(a, runs_result(0.5, 8, 2))
+    assert fast.different and fast.ci[0] <= 2.0 <= fast.ci[1] and "faster" in fast.verdict, fast.verdict
+    one = compare(a, make_result(threads=2))  # runs against a single run: the within-run bootstrap, said so
+    assert one.runs == (8, 1) and SINGLE_RUN in one.warnings

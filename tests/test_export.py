@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pytest
 
-from edgekit.perf.export import FIELDS, results_table, row, to_csv
+from edgekit.perf.export import CONFIG_FIELDS, FIELDS, results_table, row, to_csv
 from edgekit.perf.stats import summarize
 
 
@@ -48,7 +48,25 @@ def test_csv_round_trip(tmp_path):
     assert (full["peak_rss_bytes"], full["cpu_s_per_inference"], full["joules_per_inference"]) == ("123456789", "0.0021", "0.0042")
     assert (full["suspect"], full["device_fingerprint"], full["model_sha256"]) == ("yes", "f00dcafe1234", "ab" * 32)
     missing = [k for k in FIELDS if bare[k] == ""]
-    assert missing == ["peak_rss_bytes", "cpu_s_per_inference", "joules_per_inference", "suspect", "device_fingerprint"], missing
+    absent_config = [k for k in CONFIG_FIELDS if k not in ("threads", "providers", "optimization", "batch_size")]
+    assert missing == [*absent_config, "timed_call", "started_at", "peak_rss_bytes", "cpu_s_per_inference",
+                       "joules_per_inference", "suspect", "device_fingerprint"], missing
+    assert bare["runs"] == "1"  # a result without 'runs' is one run
+
+
+def test_csv_has_every_config_field_so_a_spin_sweep_is_two_distinct_rows():
+    import dataclasses
+
+    from edgekit.perf.bench import BenchConfig
+
+    on, off = (make_result(config=dataclasses.asdict(BenchConfig(threads=2, spin_wait=s, mode="throughput",
+                                                                   concurrency=3))) for s in (True, False))
+    f = io.StringIO()
+    to_csv([on, off], f)
+    rows = list(csv.DictReader(io.StringIO(f.getvalue())))
+    assert set(CONFIG_FIELDS) == {fl.name for fl in dataclasses.fields(BenchConfig)} <= set(FIELDS)
+    assert [(r["spin_wait"], r["mode"], r["concurrency"]) for r in rows] == [("True", "throughput", "3"),
+                                                                            ("False", "throughput", "3")]
 
 
 def test_csv_to_open_file_and_null_ci():

@@ -68,11 +68,24 @@ def test_report_text_is_escaped_and_shows_numbers_and_warnings(tmp_path, results
     page = report.write_report(results, tmp_path / "r.html", title="Pi <5>").read_text(encoding="utf-8")
     assert "mnist&lt;b&gt;&amp;cnn" in page and "mnist<b>" not in page
     assert "Pi &lt;5&gt;" in page and "<h1>Pi <5>" not in page
-    for r in results:
-        p50 = f"{r['latency_ms']['p50']:.3f}"
-        assert p50 in page, f"p50 {p50} missing from the summary table"
+    for r in results:  # units by magnitude: a 0.996 ms p50 reads 996.xxx us
+        p50 = r["latency_ms"]["p50"]
+        shown = f"{p50 * 1e3:.3f} us" if p50 < 1 else f"{p50:.3f} ms"
+        assert shown in page, f"p50 {shown} missing from the summary table"
     assert "CPU throttled from 2400 to 2100 MHz" in page and 'class="suspect"' in page
     assert "Raspberry Pi 5" in page
+
+
+def test_units_by_magnitude_and_log_axes_for_mixed_scales(tmp_path, monkeypatch):
+    """A 12 us model beside a 5 ms one: the summary says us and ms, and both charts use a log x axis."""
+    micro, milli = make_result(model="tiny", threads=320), make_result(model="big", threads=1)  # 12.5 us, 4 ms
+    scales = []
+    real = report._scale
+    monkeypatch.setattr(report, "_scale", lambda rs: scales.append(real(rs)) or scales[-1])
+    page = report.write_report([micro, milli], tmp_path / "m.html").read_text(encoding="utf-8")
+    assert f"{micro['latency_ms']['p50'] * 1e3:.3f} us" in page and f"{milli['latency_ms']['p50']:.3f} ms" in page
+    assert scales == [(1e3, "us", True)] * 2, scales  # histogram and CDF: us, log axis
+    assert real([milli, make_result(threads=2)]) == (1.0, "ms", False)
 
 
 def test_chart_count_follows_inputs(tmp_path, results):
@@ -129,7 +142,7 @@ def test_real_benchmark_and_profile_shapes(tmp_path, relu_path):
     prof = {"op_types": [{"op_type": "Relu", "count": 1, "total_us": 50.0, "share": 1.0, "per_run_us": 2.5}]}
     page = report.write_report([r], tmp_path / "r.html", profile=prof).read_text(encoding="utf-8")
     assert len(pngs(page)) == 2 + 1 + 1, len(pngs(page))
-    assert f"{r.latency_ms['p50']:.3f}" in page
+    assert f"{r.latency_ms['p50'] * 1e3:.3f} us" in page  # a microsecond model is shown in us
 
 
 def test_results_of_several_boards_are_named_and_grouped_by_board(tmp_path):

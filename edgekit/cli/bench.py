@@ -51,6 +51,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction like 0.02 (2%), from 0 to 1, got {text!r}")
+    return value
+
+
 def _str_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -110,10 +120,17 @@ def cmd_bench(args) -> int:
                                   args.batch or [1], args.providers or ["cpu"]))
     results = []
     for threads, opt, spin, batch, prov in grid:
-        r = benchmark(args.model, threads=threads, optimization=opt, spin_wait=spin, batch_size=batch,
-                      providers=prov, mode=args.mode, concurrency=args.concurrency, sessions=args.sessions,
-                      min_runs=args.min_runs, min_s=args.min_s, max_s=args.max_s, warmup_s=args.warmup_s,
-                      progress=sys.stderr.isatty())
+        options = {"threads": threads, "optimization": opt, "spin_wait": spin, "batch_size": batch, "providers": prov,
+                   "mode": args.mode, "concurrency": args.concurrency, "sessions": args.sessions,
+                   "min_runs": args.min_runs, "min_s": _min_s(args), "max_s": args.max_s, "warmup_s": args.warmup_s,
+                   "timed": args.timed}
+        if args.repeat > 1:
+            from ..perf.runs import run_repeated
+
+            r = run_repeated(args.model, args.repeat, on_run=_run_done(args) if sys.stderr.isatty() else None,
+                             **options)
+        else:
+            r = benchmark(args.model, progress=sys.stderr.isatty(), **options)
         results.append(r.to_dict())
         if not args.quiet:
             print(f"{r.config.label()}  {r}")
@@ -132,6 +149,22 @@ def cmd_bench(args) -> int:
         to_csv(results, args.csv)
         print(f"wrote {args.csv}")
     return 0
+
+
+REPEAT = 5  # default runs (processes) per config: 5 x (1 s measured + 0.5 s warm-up + ~0.6 s start) ~ 11 s
+MIN_S_PER_RUN = 1.0  # --min-s when --repeat > 1 and none is given; 3.0 for a single run
+
+
+def _run_done(args):
+    def show(i: int, result: dict) -> None:
+        print(f"  run {i}/{args.repeat} done: p50 {result['latency_ms']['p50']:.4g} ms", file=sys.stderr)
+    return show
+
+
+def _min_s(args) -> float:
+    if args.min_s is not None:
+        return args.min_s
+    return MIN_S_PER_RUN if args.repeat > 1 else 3.0
 
 
 def _bench_suite(args) -> int:
@@ -203,11 +236,15 @@ def _bench_ab(args) -> int:
         raise ConfigError("edgekit bench --ab A B: name a MODEL too, e.g. edgekit bench digits-cnn --ab threads=1 threads=2")
     for text in args.ab:  # a typo fails here, before any block runs
         parse_config(text)
-    res = run_ab(args.model, args.ab[0], args.ab[1], rounds=args.rounds, block_s=args.min_s)
+    res = run_ab(args.model, args.ab[0], args.ab[1], rounds=args.rounds, block_s=1.0 if args.min_s is None else args.min_s,
+                 min_effect=args.min_effect)
+    from ..perf.bench import time_unit
     from ..perf.verdict import verdict
 
-    print(f"A = {args.ab[0]}: p50 {res.a['latency_ms']['p50']:.4f} ms over {res.a['latency_ms']['n']} runs  [{verdict(res.a)}]")
-    print(f"B = {args.ab[1]}: p50 {res.b['latency_ms']['p50']:.4f} ms over {res.b['latency_ms']['n']} runs  [{verdict(res.b)}]")
+    for side, r in (("A", res.a), ("B", res.b)):
+        scale, unit = time_unit(r["latency_ms"]["p50"])
+        print(f"{side} = {r['label']}: p50 {r['latency_ms']['p50'] * scale:.4g} {unit} over {r['latency_ms']['n']} "
+              f"samples in {len(r.get('runs') or [])} blocks  [{verdict(r)}]")
     _say_missing([res.a, res.b])
     print(f"order of blocks (one process each): {' '.join(res.order)}")
     print(res.comparison)
@@ -225,7 +262,7 @@ def cmd_compare(args) -> int:
     if len(results) < 2:
         raise ConfigError(f"edgekit compare: give at least two results (files holding one result or a list); "
                           f"got {len(results)}")
-    comparisons = compare_many(results)
+    comparisons = compare_many(results, min_effect=args.min_effect)
     _console().print(comparison_table(comparisons))
     for c in comparisons:
         print(c)
@@ -280,7 +317,16 @@ def register(sub) -> None:
     s.add_argument("--concurrency", type=_count(1), default=1, help="throughput mode: parallel callers")
     s.add_argument("--sessions", type=_count(1), default=1, help="throughput mode: sessions shared by the callers")
     s.add_argument("--min-runs", type=_count(1), default=100)
-    s.add_argument("--min-s", type=_seconds, default=3.0)
+    s.add_argument("--min-s", type=_seconds, default=None,
+                   help=f"measured seconds per run (default {MIN_S_PER_RUN} with --repeat > 1, else 3; --ab: per block, 1)")
+    s.add_argument("--repeat", type=_count(1), default=REPEAT,
+                   help=f"independent runs (a fresh process each) per config, kept apart in the result's 'runs' "
+                        f"(default {REPEAT}; 1: one run in this process)")
+    s.add_argument("--timed", choices=["binding", "public"], default="binding",
+                   help="what a sample times: binding = InferenceSession._sess.run, the C++ call Model.run makes "
+                        "(default); public = InferenceSession.run, ~1 us more per call")
+    s.add_argument("--min-effect", type=_fraction, default=0.02,
+                   help="--ab: a CI inside 1/(1+E)..1+E is 'no meaningful difference' (default 0.02 = 2%%)")
     s.add_argument("--max-s", type=_seconds, default=15.0)
     s.add_argument("--warmup-s", type=_seconds, default=0.5)
     s.add_argument("--ab", nargs=2, metavar=("CONFIG_A", "CONFIG_B"),
@@ -302,6 +348,8 @@ def register(sub) -> None:
     s = sub.add_parser("compare", help="ratios of medians with bootstrap CIs and a verdict")
     s.add_argument("results", nargs="+", help="result JSON files or folders (the first is the baseline)")
     s.add_argument("--json", help="write the comparisons to this file")
+    s.add_argument("--min-effect", type=_fraction, default=0.02,
+                   help="equivalence band: a CI inside 1/(1+E)..1+E is 'no meaningful difference' (default 0.02 = 2%%)")
     s.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("report", help="self-contained HTML report with plots")

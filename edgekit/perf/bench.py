@@ -7,8 +7,11 @@ inference) is reported apart from warm latency. Every sample is kept, with the d
 fingerprint, versions, model sha256, the full configuration, memory, CPU time, and what a
 background sampler saw (frequency, temperature, CPU pressure) — a contaminated run is flagged.
 
-Timing: one ``time.perf_counter()`` pair around each ``run`` call (the same C++ call
-``Model.run`` makes). Percentiles and confidence intervals: see :mod:`edgekit.perf.stats`.
+Timing: one ``time.perf_counter()`` pair around each call of ``InferenceSession._sess.run``, the
+C++ binding ``Model.run`` calls (``timed="binding"``, the default); ``timed="public"`` times the
+public ``InferenceSession.run`` instead, whose Python checks cost about 1 us more per call
+(recorded in the result's ``timed``). N independent runs, a process each:
+:func:`edgekit.perf.runs.run_repeated` (``edgekit bench --repeat N``). Percentiles and confidence intervals: see :mod:`edgekit.perf.stats`.
 
 >>> r = benchmark("digits-cnn", min_runs=20, min_s=0.05, warmup_s=0.01)
 >>> r.latency_ms["n"] >= 20 and r.latency_ms["p50"] > 0
@@ -21,6 +24,7 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -31,6 +35,7 @@ from .loop import run_loop
 
 SCHEMA_VERSION = 1
 MODES = ("latency", "throughput")
+TIMED = {"binding": "InferenceSession._sess.run (C++ binding)", "public": "InferenceSession.run (public API)"}
 
 
 @dataclass
@@ -52,6 +57,7 @@ class BenchConfig:
     max_s: float = 15.0
     max_runs: int = 100_000  # a cap like max_s: keeps result files of microsecond models small
     sample_interval_s: float = 0.1
+    timed: str = "binding"  # what the loop calls: a key of TIMED
 
     def label(self) -> str:
         return config_label(asdict(self))
@@ -74,6 +80,8 @@ def config_label(cfg: dict) -> str:
         parts.append(f"spin={'on' if cfg['spin_wait'] else 'off'}")
     if cfg.get("mode") == "throughput":
         parts.append(f"throughput x{cfg.get('concurrency')}/{cfg.get('sessions', 1)}s")
+    if cfg.get("timed", "binding") != "binding":
+        parts.append(f"timed={cfg['timed']}")
     return " ".join(parts)
 
 
@@ -95,6 +103,9 @@ class BenchResult:
     environment: dict[str, Any] = field(default_factory=dict, repr=False)
     sample_start_s: list[float] = field(default_factory=list, repr=False)  # start of each sample, sampler clock
     schema_version: int = SCHEMA_VERSION
+    timed: str = ""  # what one sample times (TIMED[config.timed]); "" for time_call
+    started_at: str = ""  # UTC ISO time the benchmark started: tells equal configs apart
+    runs: list[dict] = field(default_factory=list, repr=False)  # repeat > 1: each process's own figures
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,9 +113,12 @@ class BenchResult:
     def __str__(self) -> str:
         lat = self.latency_ms
         ci = lat.get("p50_ci")
-        ci_txt = f" (95% CI {ci[0]:.3f}-{ci[1]:.3f})" if ci else ""
-        text = (f"{self.model}: p50 {lat['p50']:.3f} ms{ci_txt}, p90 {lat['p90']:.3f}, p99 {lat['p99']:.3f}, "
-                f"mean {lat['mean']:.3f} ± {lat['std']:.3f} ms over {lat['n']} runs; "
+        scale, unit = time_unit(lat["p50"])
+        f = lambda v: f"{v * scale:.3g}" if abs(v * scale) >= 100 else f"{v * scale:.3f}"
+        ci_txt = f" (95% CI {f(ci[0])}-{f(ci[1])}{' over runs' if self.runs else ''})" if ci else ""
+        over = f"{lat['n']} samples in {len(self.runs)} processes" if self.runs else f"{lat['n']} runs"
+        text = (f"{self.model}: p50 {f(lat['p50'])} {unit}{ci_txt}, p90 {f(lat['p90'])}, p99 {f(lat['p99'])}, "
+                f"mean {f(lat['mean'])} ± {f(lat['std'])} {unit} over {over}; "
                 f"{self.throughput_ips:.1f} inferences/s; cold start {self.cold_start_ms['session_ms']:.1f} ms "
                 f"+ first run {self.cold_start_ms['first_run_ms']:.2f} ms")
         from .verdict import verdict
@@ -133,10 +147,11 @@ def random_feed(model, batch_size: int = 1, seed: int = 0) -> dict[str, np.ndarr
 
 
 def benchmark(model, feed: dict | None = None, *, progress: bool = False, **options) -> BenchResult:
-    """Benchmark a zoo name or ``.onnx`` path (fresh sessions, so cold start is measured).
+    """Benchmark a zoo name or ``.onnx`` path (fresh sessions, so cold start is measured) in this
+    process: one run. N independent runs (processes): :func:`edgekit.perf.runs.run_repeated`.
 
     Options are :class:`BenchConfig` fields, e.g. ``threads=2, spin_wait=False, batch_size=8,
-    mode="throughput", concurrency=4``. ``progress=True`` shows a progress bar on a terminal.
+    mode="throughput", concurrency=4, timed="public"``. ``progress=True`` shows a progress bar on a terminal.
     """
     import psutil
 
@@ -144,6 +159,7 @@ def benchmark(model, feed: dict | None = None, *, progress: bool = False, **opti
     from ..runtime.model import load
 
     cfg = _config(options)
+    started = _now()
     proc = psutil.Process()
     rss0 = proc.memory_info().rss
     t0 = time.perf_counter()
@@ -157,7 +173,10 @@ def benchmark(model, feed: dict | None = None, *, progress: bool = False, **opti
     first_ms = (time.perf_counter() - t1) * 1e3
 
     models = [m] + [load(model, **load_kw) for _ in range(cfg.sessions - 1)] if cfg.mode == "throughput" else [m]
-    calls = [lambda r=x._run, names=x._output_names: r(names, feed, None) for x in models]
+    if cfg.timed == "public":
+        calls = [lambda r=x.session.run, names=x._output_names: r(names, feed) for x in models]
+    else:
+        calls = [lambda r=x._run, names=x._output_names: r(names, feed, None) for x in models]
     timed = run_loop(calls, cfg, label=f"{m.name} {cfg.label()}", progress=progress)
     timed["memory"]["session_rss_increment_bytes"] = rss_session
 
@@ -170,6 +189,7 @@ def benchmark(model, feed: dict | None = None, *, progress: bool = False, **opti
         device=device_info().to_dict(),
         environment=_environment(providers=m.providers,
                                  provider_reason=m.provider_choice.reason if m.provider_choice else None),
+        timed=TIMED[cfg.timed], started_at=started,
     )
 
 
@@ -189,6 +209,7 @@ def time_call(fn: Callable[[], Any], *, name: str | None = None, progress: bool 
     from ..runtime.device import device_info
 
     cfg = _config(options)
+    started = _now()
     t0 = time.perf_counter()
     fn()
     first_ms = (time.perf_counter() - t0) * 1e3
@@ -196,7 +217,7 @@ def time_call(fn: Callable[[], Any], *, name: str | None = None, progress: bool 
     return BenchResult(
         model=label, model_sha256="", config=cfg, cold_start_ms={"session_ms": 0.0, "first_run_ms": first_ms},
         **run_loop([fn], cfg, label=label, progress=progress),
-        device=device_info().to_dict(), environment=_environment(),
+        device=device_info().to_dict(), environment=_environment(), timed=f"the callable {label}", started_at=started,
     )
 
 
@@ -204,7 +225,26 @@ def _config(options: dict) -> BenchConfig:
     cfg = BenchConfig(**options)
     if cfg.mode not in MODES:
         raise ConfigError(f"mode must be one of {MODES}, got {cfg.mode!r}")
+    if cfg.timed not in TIMED:
+        raise ConfigError(f"timed must be one of {tuple(TIMED)}, got {cfg.timed!r}")
     return cfg
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def time_unit(ms: float) -> tuple[float, str]:
+    """The factor and unit that print a time of this magnitude (in ms) readably: us below 1 ms.
+
+    >>> time_unit(0.0102), time_unit(5.8), time_unit(2500.0)
+    ((1000.0, 'us'), (1.0, 'ms'), (0.001, 's'))
+    """
+    if ms < 1.0:
+        return 1e3, "us"
+    if ms >= 1000.0:
+        return 1e-3, "s"
+    return 1.0, "ms"
 
 
 def _environment(**runtime) -> dict[str, Any]:

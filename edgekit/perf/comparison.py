@@ -14,6 +14,14 @@ replacement ``n_boot`` times, take the ratio of the two medians each time, and k
 ...             "latency_ms": {"n": len(s)}}
 >>> print(compare(result("old", 1.3), result("new", 1.0)).verdict)
 new is 1.29x faster than old (95% CI 1.26-1.32)
+
+That CI sees only the noise *within* one run per side. Results of ``edgekit bench --repeat N``
+(or ``--ab``, whose blocks are runs) keep each run's samples under ``runs``; when both sides have
+at least 2 runs the figure of a side is the geometric mean of its runs' medians and the CI is
+:func:`edgekit.perf.stats.hierarchical_ratio_ci` (runs resampled, then samples within runs), which
+sees run-to-run variation too. A single-run comparison says so in its warnings. Whatever the
+method, a CI that lies inside the equivalence band ``min_effect`` (default 2%:
+``1/1.02 <= CI <= 1.02``) gives the verdict "no meaningful difference".
 """
 
 from __future__ import annotations
@@ -26,9 +34,14 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .._errors import ResultError
+from .stats import hierarchical_ratio_ci
 
 SUPPORTED_SCHEMAS = (1,)  # the BenchResult.to_dict() schema versions this module reads
 MIN_SAMPLES = 30  # below this the bootstrap of a median is coarse and the CI wide
+MIN_EFFECT = 0.02  # a CI inside 1/(1+m) .. 1+m: "no meaningful difference"
+SINGLE_RUN = ("one run per side: this CI sees only the noise within each run, not the variation between "
+              "processes (p50 moved ~9% between runs of one config on a shared VM) — "
+              "use `edgekit bench --repeat N` results or `--ab` for a claim")
 _CHUNK = 4_000_000  # bootstrap resample elements held in memory at once (~32 MB of float64)
 
 
@@ -131,7 +144,8 @@ def device_names(results: Sequence[dict]) -> list[str] | None:
 
 def labels(results: Sequence[dict]) -> list[str]:
     """Short names: the model, plus the config values that differ (``mnist threads=2``), plus the device
-    when the results come from several (``mnist threads=2 @pi5``), else the file.
+    when the results come from several (``mnist threads=2 @pi5``); equal ones get their file, else
+    their start time (``started_at``), else their position (``#1``).
 
     >>> labels([{"model": "m", "config": {"threads": 1}}, {"model": "m", "config": {"threads": 2}}])
     ['m threads=1', 'm threads=2']
@@ -144,11 +158,18 @@ def labels(results: Sequence[dict]) -> list[str]:
     devices = device_names(results)
     if devices:
         out = [f"{o} @{d}" for o, d in zip(out, devices)]
-    if len(set(out)) < len(out):  # same model and config: fall back on the file, then the position
+    if len(set(out)) < len(out):  # same model and config: fall back on the file, the start time, the position
         out = [f"{o} ({Path(r['_source']).stem})" if "_source" in r else o for o, r in zip(out, results)]
+    if len(set(out)) < len(out) and all(r.get("started_at") for r in results):
+        out = [f"{o} {_clock(r['started_at'])}" for o, r in zip(out, results)]
     if len(set(out)) < len(out):
         out = [f"{o} #{i}" for i, o in enumerate(out)]
     return out
+
+
+def _clock(iso: str) -> str:
+    """``2026-12-06T06:21:28.612+00:00`` -> ``06:21:28.612`` (the date when it is all one can tell apart)."""
+    return iso[11:23] if len(iso) >= 23 else iso
 
 
 def _short(v) -> str:
@@ -185,6 +206,9 @@ class Comparison:
     n_boot: int = 2000
     seed: int = 0
     warnings: list[str] = field(default_factory=list)
+    min_effect: float = MIN_EFFECT
+    runs: tuple[int, int] = (1, 1)  # runs behind each side; >= 2 each: hierarchical CI
+    method: str = "bootstrap of samples (one run per side)"
     conditions: str = ""  # each side's clean/suspect word (edgekit.perf.verdict)
 
     @property
@@ -193,9 +217,22 @@ class Comparison:
         return self.ci[0] > 1.0 or self.ci[1] < 1.0
 
     @property
+    def equivalent(self) -> bool:
+        """True when the CI lies inside the equivalence band ``1/(1+min_effect) .. 1+min_effect``."""
+        return self.min_effect > 0 and self.ci[0] >= 1 / (1 + self.min_effect) and self.ci[1] <= 1 + self.min_effect
+
+    @property
+    def different(self) -> bool:
+        """True when the verdict says faster or slower: the CI excludes 1 and is not inside the band."""
+        return self.significant and not self.equivalent
+
+    @property
     def verdict(self) -> str:
         lo, hi = self.ci
         pct = f"{self.confidence:.0%}"
+        if self.equivalent:
+            return (f"no meaningful difference ({self.other}/{self.baseline} speed ratio {self.ratio:.3f}, "
+                    f"{pct} CI {lo:.3f}-{hi:.3f}, inside +-{self.min_effect:.0%})")
         if not self.significant:
             return (f"no significant difference ({self.other}/{self.baseline} speed ratio {self.ratio:.2f}, "
                     f"{pct} CI {lo:.2f}-{hi:.2f})")
@@ -205,26 +242,50 @@ class Comparison:
         return f"{self.other} is {1 / self.ratio:.2f}x slower than {self.baseline} ({pct} CI {1 / hi:.2f}-{1 / lo:.2f})"
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "ci": list(self.ci), "significant": self.significant, "verdict": self.verdict}
+        return {**asdict(self), "ci": list(self.ci), "runs": list(self.runs), "significant": self.significant,
+                "equivalent": self.equivalent, "different": self.different, "verdict": self.verdict}
 
     def __str__(self) -> str:
         head = f"{self.verdict}  [{self.conditions}]" if self.conditions else self.verdict
-        return "\n".join([head, *(f"  warning: {w}" for w in self.warnings)])
+        how = [f"  CI over runs ({self.runs[0]} and {self.runs[1]}): {self.method}"] if min(self.runs) >= 2 else []
+        return "\n".join([head, *how, *(f"  warning: {w}" for w in self.warnings)])
 
 
 def compare(baseline: dict, other: dict, *, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05,
-            names: tuple[str, str] | None = None) -> Comparison:
-    """Compare ``other`` (B) with ``baseline`` (A) from their raw samples; see the module docstring."""
+            names: tuple[str, str] | None = None, min_effect: float = MIN_EFFECT) -> Comparison:
+    """Compare ``other`` (B) with ``baseline`` (A) from their raw samples; see the module docstring.
+
+    ``min_effect``: the equivalence band (0.02: a CI inside 0.98-1.02 is "no meaningful difference";
+    0 turns the band off)."""
+    if not 0 <= min_effect <= 1:
+        raise ValueError(f"min_effect is a fraction like 0.02 (2%), got {min_effect!r}")
     a_name, b_name = names or labels([baseline, other])
     a, b = _samples(baseline, a_name), _samples(other, b_name)
-    ratio = float(np.median(a) / np.median(b))
-    ci = bootstrap_ratio_ci(a, b, n_boot=n_boot, seed=seed, alpha=alpha)
+    runs_a, runs_b = run_samples(baseline), run_samples(other)
+    warnings = _warnings(baseline, other, a_name, b_name)
+    common = {"confidence": 1 - alpha, "n_boot": n_boot, "seed": seed, "min_effect": min_effect,
+              "runs": (len(runs_a), len(runs_b))}
     from .verdict import verdict
 
+    conditions = f"{a_name}: {verdict(baseline)}; {b_name}: {verdict(other)}"
+    if len(runs_a) >= 2 and len(runs_b) >= 2:
+        ratio, ci = hierarchical_ratio_ci(runs_a, runs_b, n_boot=n_boot, seed=seed, alpha=alpha)
+        gm_a, gm_b = (float(np.exp(np.mean([np.log(np.median(r)) for r in rs]))) for rs in (runs_a, runs_b))
+        return Comparison(a_name, b_name, gm_a, gm_b, ratio, ci, warnings=warnings,
+                          method="hierarchical bootstrap (runs, then samples within runs)", conditions=conditions,
+                          **common)
+    ratio = float(np.median(a) / np.median(b))
+    ci = bootstrap_ratio_ci(a, b, n_boot=n_boot, seed=seed, alpha=alpha)
     return Comparison(a_name, b_name, float(np.median(a)), float(np.median(b)), ratio, ci,
-                      confidence=1 - alpha, n_boot=n_boot, seed=seed,
-                      warnings=_warnings(baseline, other, a_name, b_name),
-                      conditions=f"{a_name}: {verdict(baseline)}; {b_name}: {verdict(other)}")
+                      warnings=[*warnings, SINGLE_RUN], conditions=conditions, **common)
+
+
+def run_samples(result: dict) -> list[np.ndarray]:
+    """The samples of each independent run behind a result: its ``runs`` (``bench --repeat``, an A/B
+    side's blocks), or its own ``samples_ms`` as one run."""
+    runs = [np.asarray(r.get("samples_ms") or [], dtype=float) for r in result.get("runs") or []]
+    runs = [r for r in runs if r.size and np.all(r > 0)]
+    return runs or [np.asarray(result.get("samples_ms") or [], dtype=float)]
 
 
 def compare_many(results: Sequence[dict], *, by_device: bool | None = None, **options) -> list[Comparison]:
@@ -300,13 +361,14 @@ def comparison_table(comparisons: Sequence[Comparison]):
 
     t = Table(title="speed ratio = median(baseline) / median(other); > 1: other is faster",
               title_justify="left")
-    for col in ("baseline", "other", "p50 base ms", "p50 other ms", "ratio", "95% CI", "verdict", "conditions",
+    for col in ("baseline", "other", "p50 base ms", "p50 other ms", "ratio", "95% CI", "runs", "verdict", "conditions",
                 "warnings"):
         extra = {"min_width": 10, "overflow": "fold"} if col == "conditions" else {}  # never squeezed to "…"
         t.add_column(col, justify="right" if "ms" in col or col in ("ratio", "95% CI") else "left", **extra)
     for c in comparisons:
-        word = ("[green]faster[/]" if c.ratio > 1 else "[red]slower[/]") if c.significant else "no sig. diff."
+        word = ("no meaningful diff." if c.equivalent else
+                ("[green]faster[/]" if c.ratio > 1 else "[red]slower[/]") if c.significant else "no sig. diff.")
         t.add_row(c.baseline, c.other, f"{c.baseline_p50_ms:.3f}", f"{c.other_p50_ms:.3f}", f"{c.ratio:.2f}",
-                  f"{c.ci[0]:.2f}-{c.ci[1]:.2f}", word, _words(c.conditions),
+                  f"{c.ci[0]:.2f}-{c.ci[1]:.2f}", f"{c.runs[0]}/{c.runs[1]}", word, _words(c.conditions),
                   "\n".join(c.warnings) or "-")
     return t

@@ -13,12 +13,14 @@ True
 from __future__ import annotations
 
 import csv
+from dataclasses import fields
 from pathlib import Path
 from typing import IO, Any, Sequence
 
-from .bench import config_label
+from .bench import BenchConfig, config_label, time_unit
 
-FIELDS = ("model", "threads", "providers", "optimization", "batch_size", "n", "min", "mean", "std",
+CONFIG_FIELDS = tuple(f.name for f in fields(BenchConfig))  # every config field is a column
+FIELDS = ("model", *CONFIG_FIELDS, "timed_call", "runs", "started_at", "n", "min", "mean", "std",
           "p50", "p50_ci_lo", "p50_ci_hi", "p90", "p95", "p99", "throughput_ips", "session_ms",
           "first_run_ms", "peak_rss_bytes", "cpu_s_per_inference", "joules_per_inference", "suspect",
           "device_fingerprint", "model_sha256")
@@ -41,9 +43,9 @@ def row(result: Any) -> dict[str, Any]:
     providers = _get(r, "config", "providers")
     suspect = _get(r, "suspect", "is_suspect")
     values = {
-        "model": r.get("model"), "threads": _get(r, "config", "threads"),
+        "model": r.get("model"), **{k: _get(r, "config", k) for k in CONFIG_FIELDS},
         "providers": "+".join(map(str, providers)) if isinstance(providers, (list, tuple)) else providers,
-        "optimization": _get(r, "config", "optimization"), "batch_size": _get(r, "config", "batch_size"),
+        "timed_call": r.get("timed"), "runs": len(r.get("runs") or []) or 1, "started_at": r.get("started_at"),
         **{k: lat.get(k) for k in ("n", "min", "mean", "std", "p50", "p90", "p95", "p99")},
         "p50_ci_lo": ci[0], "p50_ci_hi": ci[1], "throughput_ips": r.get("throughput_ips"),
         "session_ms": _get(r, "cold_start_ms", "session_ms"), "first_run_ms": _get(r, "cold_start_ms", "first_run_ms"),
@@ -67,23 +69,26 @@ def to_csv(results: Sequence[Any], path_or_file: str | Path | IO[str]) -> None:
 
 
 def results_table(results: Sequence[Any]):
-    """A compact rich Table: model, config, p50 [95% CI], p90, p99, inferences/s, suspect mark."""
+    """A compact rich Table: model, config, runs, p50 [95% CI], p90, p99 (each row in us, ms or s by
+    its magnitude), inferences/s, suspect mark."""
     from rich.table import Table
 
-    t = Table(title="latency in ms; conditions: clean, or suspect and why (see its 'suspect' reasons)",
+    t = Table(title="latency (unit per row); conditions: clean, or suspect and why (see its 'suspect' reasons)",
               title_justify="left")
-    for col in ("model", "config", "p50 [95% CI]", "p90", "p99", "inf/s", "conditions"):
-        t.add_column(col, justify="left" if col in ("model", "config", "conditions") else "right")
+    for col in ("model", "config", "runs", "p50 [95% CI]", "p90", "p99", "unit", "inf/s", "conditions"):
+        t.add_column(col, justify="left" if col in ("model", "config", "unit", "conditions") else "right")
     for res in results:
         r = res.to_dict() if hasattr(res, "to_dict") else res
         lat = r.get("latency_ms") or {}
         ci = lat.get("p50_ci")
-        p50 = f"{lat['p50']:.3f}" + (f" [{ci[0]:.3f}-{ci[1]:.3f}]" if ci else "") if "p50" in lat else "-"
-        fmt = lambda v, spec=".3f": "-" if v is None else format(v, spec)  # noqa: E731
+        scale, unit = time_unit(lat.get("p50") or 1.0)
+        fmt = lambda v, spec=".3f", scale=scale: "-" if v is None else format(v * scale, spec)  # noqa: E731
+        p50 = fmt(lat["p50"]) + (f" [{fmt(ci[0])}-{fmt(ci[1])}]" if ci else "") if "p50" in lat else "-"
         from .verdict import verdict
 
         word = verdict(r)
         mark = f"[red]{word}[/]" if word != "clean" else word
-        t.add_row(str(r.get("model", "?")), config_label(r.get("config") or {}), p50, fmt(lat.get("p90")),
-                  fmt(lat.get("p99")), fmt(r.get("throughput_ips"), ".1f"), mark)
+        t.add_row(str(r.get("model", "?")), config_label(r.get("config") or {}), str(len(r.get("runs") or []) or 1),
+                  p50, fmt(lat.get("p90")), fmt(lat.get("p99")), unit,
+                  "-" if r.get("throughput_ips") is None else f"{r['throughput_ips']:.1f}", mark)
     return t

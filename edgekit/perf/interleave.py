@@ -10,8 +10,9 @@ sides; the random first order keeps a periodic disturbance from lining up with a
 Every block has the same budget (:func:`block_budget`). Where a block runs is the caller's: a fresh
 process whenever the sides may load different runtimes or providers (never two runtimes in one
 process: an ORT 2-thread p50 went 4.4 -> 15.9 ms with another runtime's sessions beside it), in
-this process when every side is ONNX Runtime on the CPU. The samples of each side are pooled and
-compared with a bootstrap CI of the ratio of medians (:mod:`edgekit.perf.comparison`).
+this process when every side is ONNX Runtime on the CPU. Each block is a run (a process of its own
+for :func:`run_ab`): a side keeps its blocks' samples under ``runs`` (and pooled in ``samples_ms``),
+and the ratio's CI is the hierarchical bootstrap over runs (:mod:`edgekit.perf.comparison`).
 
 >>> parse_config("threads=2,spin=off,opt=basic,batch=4")
 {'threads': 2, 'spin_wait': False, 'optimization': 'basic', 'batch_size': 4}
@@ -40,7 +41,7 @@ T = TypeVar("T")
 
 KEYS = {"threads": ("threads", int), "opt": ("optimization", str), "optimization": ("optimization", str),
         "spin": ("spin_wait", lambda v: v in ("on", "1", "true")), "batch": ("batch_size", int),
-        "providers": ("providers", str), "provider": ("providers", str)}
+        "providers": ("providers", str), "provider": ("providers", str), "timed": ("timed", str)}
 
 
 def parse_config(text: str) -> dict:
@@ -70,6 +71,8 @@ def _cli_args(cfg: dict) -> list[str]:
         args += ["--batch", str(cfg["batch_size"])]
     if "providers" in cfg:
         args += ["--providers", cfg["providers"]]
+    if "timed" in cfg:  # --ab timed=binding timed=public: what the public API costs, interleaved
+        args += ["--timed", cfg["timed"]]
     return args
 
 
@@ -107,8 +110,10 @@ def interleave(blocks: dict[str, Callable[[], T]], *, rounds: int, seed: int | N
     return results, order
 
 
-def run_ab(model: str, config_a: str, config_b: str, *, rounds: int = 6, block_s: float = 1.0, seed: int | None = None) -> ABResult:
-    """Run ``rounds`` blocks of each configuration in :func:`schedule` order, one process per block."""
+def run_ab(model: str, config_a: str, config_b: str, *, rounds: int = 6, block_s: float = 1.0, seed: int | None = None,
+           min_effect: float = 0.02) -> ABResult:
+    """Run ``rounds`` blocks of each configuration in :func:`schedule` order, one process per block;
+    ``min_effect`` is the comparison's equivalence band (:func:`edgekit.perf.comparison.compare`)."""
     cfgs = {"A": parse_config(config_a), "B": parse_config(config_b)}
     labels = {"A": config_a, "B": config_b}
     budget = [arg for k, v in block_budget(block_s).items() for arg in (f"--{k.replace('_', '-')}", str(v))]
@@ -116,7 +121,8 @@ def run_ab(model: str, config_a: str, config_b: str, *, rounds: int = 6, block_s
     with tempfile.TemporaryDirectory() as tmp:
         def block(side: str) -> dict:
             out = Path(tmp) / f"{next(count)}{side}.json"
-            cmd = [sys.executable, "-m", "edgekit", "bench", model, *_cli_args(cfgs[side]), *budget, "--json", str(out)]
+            cmd = [sys.executable, "-m", "edgekit", "bench", model, *_cli_args(cfgs[side]), *budget, "--repeat", "1",
+                   "--json", str(out)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 why = proc.stderr.strip()[-500:]
@@ -129,11 +135,12 @@ def run_ab(model: str, config_a: str, config_b: str, *, rounds: int = 6, block_s
     merged = {side: _merge(pooled[side], labels[side]) for side in pooled}
     from .comparison import compare
 
-    return ABResult(merged["A"], merged["B"], order, compare(merged["A"], merged["B"]))
+    return ABResult(merged["A"], merged["B"], order, compare(merged["A"], merged["B"], min_effect=min_effect))
 
 
 def _merge(blocks: list[dict], label: str) -> dict:
-    """Pool the warm samples of several blocks into one result (the first block's metadata)."""
+    """Pool the warm samples of several blocks into one result (the first block's metadata); each
+    block stays a run of its own under ``runs``."""
     merged = dict(blocks[0])
     samples = [s for b in blocks for s in b["samples_ms"]]
     merged["samples_ms"] = samples
@@ -141,6 +148,8 @@ def _merge(blocks: list[dict], label: str) -> dict:
     merged["throughput_ips"] = sum(b["throughput_ips"] for b in blocks) / len(blocks)
     merged["label"] = label
     merged["blocks"] = [{"p50": b["latency_ms"]["p50"], "n": b["latency_ms"]["n"]} for b in blocks]
+    merged["runs"] = [{k: b[k] for k in ("samples_ms", "latency_ms", "cpu_s_per_inference", "suspect") if k in b}
+                      for b in blocks]
     reasons = [r for b in blocks for r in b.get("suspect", {}).get("reasons", [])]
     merged["suspect"] = {"is_suspect": bool(reasons), "reasons": reasons,
                          "blocks": [{k: v for k, v in (b.get("suspect") or {}).items() if k != "bursts"} for b in blocks]}

@@ -23,7 +23,7 @@ import numpy as np
 
 from .._errors import ResultError
 from .._extras import require
-from .bench import config_label
+from .bench import config_label, time_unit
 from .comparison import device_names, labels
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
@@ -77,16 +77,19 @@ def _summary_table(results: list[dict]) -> str:
     e = html.escape
     from .verdict import verdict
 
-    head = ("model", "config", "p50 ms [95% CI]", "p90 ms", "p99 ms", "throughput /s",
+    head = ("result", "config", "runs", "p50 [95% CI]", "p90", "p99", "throughput /s",
             "cold start ms (session + first run)", "device", "conditions", "warnings")
     rows = ["<tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"]
     for r in results:
         lat, cold = r.get("latency_ms") or {}, r.get("cold_start_ms") or {}
         ci = lat.get("p50_ci")
-        p50 = f"{lat.get('p50', float('nan')):.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+        factor, unit = time_unit(lat.get("p50") or 1.0)
+        t = lambda v: f"{v * factor:.3f} {unit}"  # noqa: E731  units by magnitude: 10.2 us, not 0.010 ms
+        p50 = t(lat.get("p50", float("nan"))) + (f" [{ci[0] * factor:.3f}, {ci[1] * factor:.3f}]" if ci else "")
         reasons = _suspect_reasons(r)
-        cells = [(r.get("model", "?"), "l"), (config_label(r.get("config") or {}), "l"), (p50, ""),
-                 (f"{lat.get('p90', float('nan')):.3f}", ""), (f"{lat.get('p99', float('nan')):.3f}", ""),
+        cells = [(r.get("_label") or r.get("model", "?"), "l"), (config_label(r.get("config") or {}), "l"),
+                 (str(len(r.get("runs") or []) or 1), ""), (p50, ""),
+                 (t(lat.get("p90", float("nan"))), ""), (t(lat.get("p99", float("nan"))), ""),
                  (f"{r.get('throughput_ips', float('nan')):.1f}", ""),
                  (f"{cold.get('session_ms', float('nan')):.1f} + {cold.get('first_run_ms', float('nan')):.2f}", ""),
                  (_device_text(r), "l"), (verdict(r), "l")]
@@ -96,28 +99,49 @@ def _summary_table(results: list[dict]) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
+MIXED_SCALE = 10.0  # medians this many times apart: log axes, or a 12 us model is squashed at 0 beside a 5 ms one
+
+
+def _scale(results: list[dict]) -> tuple[float, str, bool]:
+    """The factor and unit for the results' samples (by their smallest median) and whether their
+    medians are far enough apart to need a log axis."""
+    medians = [float(np.median(r["samples_ms"])) for r in results]
+    factor, unit = time_unit(min(medians))
+    return factor, unit, max(medians) / max(min(medians), 1e-12) > MIXED_SCALE
+
+
 def _histogram(plt, results: list[dict]) -> str:
     fig, ax = plt.subplots(figsize=(9, 4))
-    everything = np.concatenate([np.asarray(r["samples_ms"], float) for r in results])
+    factor, unit, mixed = _scale(results)
+    everything = np.concatenate([np.asarray(r["samples_ms"], float) for r in results]) * factor
     # a few huge outliers would squash every bar into one; clip the axis, say so in the title
     lo, hi = float(everything.min()), float(np.percentile(everything, 99.5))
-    bins = np.linspace(lo, max(hi, lo + 1e-3), 60)  # identical samples still get a bin width
+    if mixed:  # log-spaced bins on a log axis: each model keeps its own shape
+        bins = np.geomspace(max(lo, 1e-9), max(hi, lo * 1.001), 80)
+        ax.set_xscale("log")
+    else:
+        bins = np.linspace(lo, max(hi, lo + 1e-3), 60)  # identical samples still get a bin width
     for r in results:
-        ax.hist(np.clip(r["samples_ms"], None, hi), bins=bins, alpha=0.5, histtype="stepfilled",
-                label=r["_label"])
-    ax.set(xlabel="latency (ms)", ylabel="runs", title="Latency histogram (x clipped at overall p99.5)")
+        ax.hist(np.clip(np.asarray(r["samples_ms"], float) * factor, None, hi), bins=bins, alpha=0.5,
+                histtype="stepfilled", label=r["_label"])
+    ax.set(xlabel=f"latency ({unit}{', log scale' if mixed else ''})", ylabel="runs",
+           title="Latency histogram (x clipped at overall p99.5)")
     ax.legend(fontsize="small")
     return _png_uri(plt, fig)
 
 
 def _cdf(plt, results: list[dict]) -> str:
     fig, ax = plt.subplots(figsize=(9, 4))
+    factor, unit, mixed = _scale(results)
     for r in results:
-        a = np.sort(np.asarray(r["samples_ms"], float))
+        a = np.sort(np.asarray(r["samples_ms"], float)) * factor
         ax.step(a, np.arange(1, len(a) + 1) / len(a), where="post", label=r["_label"])
     for q in (0.5, 0.99):
         ax.axhline(q, color="grey", lw=0.7, ls=":")
-    ax.set(xlabel="latency (ms)", ylabel="fraction of runs ≤ x", title="Empirical latency CDF", ylim=(0, 1.01))
+    if mixed:
+        ax.set_xscale("log")
+    ax.set(xlabel=f"latency ({unit}{', log scale' if mixed else ''})", ylabel="fraction of runs ≤ x",
+           title="Empirical latency CDF", ylim=(0, 1.01))
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="lower right")
     return _png_uri(plt, fig)
@@ -132,6 +156,7 @@ SIGNALS = (("pressure_pct", "CPU pressure (PSI some, %)", "tab:orange"),
 
 def _timeline(plt, r: dict) -> str:
     y = np.asarray(r["samples_ms"], float)
+    factor, tunit = time_unit(float(np.median(y)))
     samples = ((r.get("sampler") or {}).get("samples")) or []
     signals = [(key, unit, color, np.array([s.get(key) if s.get(key) is not None else np.nan for s in samples], float))
                for key, unit, color in SIGNALS]
@@ -140,13 +165,13 @@ def _timeline(plt, r: dict) -> str:
                              figsize=(9, 3.2 + 1.3 * len(signals)), height_ratios=[2.5] + [1] * len(signals))
     ax = axes[0][0]
     x = np.arange(len(y))
-    ax.plot(x, y, lw=0.8, color="tab:blue", label="latency")
+    ax.plot(x, y * factor, lw=0.8, color="tab:blue", label="latency")
     marked = ((r.get("suspect") or {}).get("bursts") or {}).get("marked") or []
     for i, (a, b) in enumerate(marked):  # samples that overlapped a disturbance (edgekit.perf.bursts)
         ax.axvspan(a, max(b - 1, a + 0.5), color="tab:red", alpha=0.15, lw=0, label="marked samples" if i == 0 else None)
     from .verdict import verdict
 
-    ax.set(ylabel="latency (ms)", title=f"Timeline: {r['_label']}  [{verdict(r)}]")
+    ax.set(ylabel=f"latency ({tunit})", title=f"Timeline: {r['_label']}  [{verdict(r)}]")
     ax.legend(fontsize="small", loc="upper left")
     if signals:
         # the sampler ticks in seconds; place each tick at the run that was executing at that time

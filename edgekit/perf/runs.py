@@ -1,0 +1,123 @@
+"""Independent runs: ``benchmark(model, repeat=N)`` and ``edgekit bench --repeat N``.
+
+A run is one process: it loads the model, warms up and measures (:func:`edgekit.benchmark` with
+``repeat=1``). The process itself moves the whole latency distribution (memory layout, the cores
+it lands on, what else ran that second), so run-to-run variation is measured only by running
+again in a fresh process — as pyperf's worker processes and Google Benchmark's repetitions do.
+:func:`run_repeated` runs N of them one after the other (never side by side: they would contend
+for the cores) and :func:`merge_runs` makes one result of them:
+
+- ``runs``: each process's own ``samples_ms``, ``latency_ms``, ``cpu_s_per_inference``,
+  ``throughput_ips``, ``cold_start_ms``, ``memory``, ``suspect``, ``sampler``, ``started_at``;
+- ``samples_ms`` and ``latency_ms``: all runs' samples pooled, except ``latency_ms.p50_ci``: the
+  ~95% CI of the geometric mean of the runs' medians (``latency_ms.p50_runs``), from
+  :func:`edgekit.perf.stats.hierarchical_log_estimate` with Student's t on ``runs - 1`` degrees of
+  freedom; the within-run CI of the pooled samples is kept as ``p50_ci_within_runs``;
+- ``suspect``: any run's reasons, each prefixed with its run.
+
+``edgekit compare`` and :func:`edgekit.perf.comparison.compare` then use ``runs`` for a
+hierarchical bootstrap CI of the ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import ConfigError
+from .stats import hierarchical_log_estimate, summarize, t_quantile
+
+RUN_KEYS = ("samples_ms", "latency_ms", "cpu_s_per_inference", "throughput_ips", "cold_start_ms", "memory",
+            "suspect", "sampler", "energy", "started_at")
+
+
+def run_repeated(model, repeat: int, *, on_run: Callable[[int, dict], None] | None = None, **options):
+    """Benchmark ``model`` in ``repeat`` fresh processes, one after the other; a merged
+    :class:`~edgekit.perf.bench.BenchResult` with each run under ``runs``. Options as
+    :func:`edgekit.benchmark` (:class:`~edgekit.perf.bench.BenchConfig` fields); ``on_run(i, result)``
+    is called after each run (i from 1), e.g. to show progress."""
+    from .bench import _config
+
+    if not isinstance(repeat, int) or repeat < 1:
+        raise ConfigError(f"repeat is the number of independent runs (processes), an integer >= 1; got {repeat!r}")
+    _config(options)  # a bad option fails here, before any process starts
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(repeat):
+            out = Path(tmp) / f"run{i}.json"
+            spec = json.dumps({"model": str(model), "options": options})
+            proc = subprocess.run([sys.executable, "-m", "edgekit.perf.runs", spec, str(out)],
+                                  capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                why = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+                raise RuntimeError(f"run {i + 1} of {repeat} of {model} failed in its process: {why[0]}")
+            runs.append(json.loads(out.read_text()))
+            if on_run:
+                on_run(i + 1, runs[-1])
+    return merge_runs(runs)
+
+
+def merge_runs(runs: list[dict]):
+    """One :class:`~edgekit.perf.bench.BenchResult` of several runs (result dicts) of one config."""
+    from .bench import BenchConfig, BenchResult
+
+    if not runs:
+        raise ValueError("merge_runs needs at least one run")
+    first = runs[0]
+    pooled = [s for r in runs for s in r["samples_ms"]]
+    latency = summarize(pooled)
+    latency["p50_ci_within_runs"] = latency["p50_ci"]
+    latency["runs"] = len(runs)
+    latency["p50_runs"], latency["p50_ci"] = runs_p50_ci([r["samples_ms"] for r in runs])
+    n_total = sum(len(r["samples_ms"]) for r in runs)
+    cpu = [r.get("cpu_s_per_inference") for r in runs]
+    reasons = [f"run {i + 1}: {x}" for i, r in enumerate(runs) for x in (r.get("suspect") or {}).get("reasons", [])]
+    peaks = [(r.get("memory") or {}).get("peak_rss_bytes") for r in runs]
+    return BenchResult(
+        model=first["model"], model_sha256=first["model_sha256"], config=BenchConfig(**first["config"]),
+        cold_start_ms={k: float(np.median([r["cold_start_ms"][k] for r in runs])) for k in first["cold_start_ms"]},
+        latency_ms=latency,
+        throughput_ips=float(np.mean([r["throughput_ips"] for r in runs])),
+        samples_ms=pooled,
+        memory={**(first.get("memory") or {}), "peak_rss_bytes": max((p for p in peaks if p is not None), default=None)},
+        cpu_s_per_inference=(sum(c * len(r["samples_ms"]) for c, r in zip(cpu, runs)) / n_total
+                             if None not in cpu else None),
+        suspect={"is_suspect": any((r.get("suspect") or {}).get("is_suspect") for r in runs), "reasons": reasons},
+        energy=first.get("energy") or {},
+        device=first.get("device") or {}, environment=first.get("environment") or {},
+        timed=first.get("timed", ""), started_at=first.get("started_at", ""),
+        runs=[{k: r[k] for k in RUN_KEYS if k in r} for r in runs],
+    )
+
+
+def runs_p50_ci(runs: list[list[float]], *, alpha: float = 0.05, n_boot: int = 2000,
+                seed: int = 0) -> tuple[float, list[float] | None]:
+    """The geometric mean of the runs' medians and its ~95% CI (None for one run)."""
+    rng = np.random.default_rng(seed)
+    if len(runs) < 2:
+        return float(np.median(runs[0])), None
+    log_p50, se = hierarchical_log_estimate(runs, n_boot=n_boot, rng=rng)
+    half = t_quantile(1 - alpha / 2, len(runs) - 1) * se
+    return math.exp(log_p50), [math.exp(log_p50 - half), math.exp(log_p50 + half)]
+
+
+def _child(spec: str, out: str) -> None:
+    """One run, in the process ``run_repeated`` started: ``python -m edgekit.perf.runs SPEC OUT``."""
+    from .._io import atomic_write
+    from .bench import benchmark
+
+    job: dict[str, Any] = json.loads(spec)
+    result = benchmark(job["model"], **job["options"])
+    atomic_write(out, json.dumps(result.to_dict()))
+
+
+if __name__ == "__main__":
+    _child(*sys.argv[1:3])
