@@ -196,7 +196,7 @@ def _kind(v: Any) -> str:
     """``a float32 array``, ``a list``, ``an int``: what a value is, said once in a message."""
     name = (f"{v.dtype} array" if isinstance(v, np.ndarray) else f"numpy {v.dtype} scalar"
             if isinstance(v, np.generic) else type(v).__name__)
-    return f"{'an' if name[:1] in 'aeiou' else 'a'} {name}"
+    return f"{'an' if name[:1] in 'aeio' else 'a'} {name}"  # a uint8, an int64
 
 
 class Mismatch(str):
