@@ -19,7 +19,7 @@ from edgekit.grading.cases import call, close, to_wire
 from edgekit.grading.kernel import Kernel
 from edgekit.grading.local_limits import TimeLimit, time_limit
 from edgekit.grading.notebook import read_notebook, role
-from edgekit.grading.selfcheck import _Globals, check_notebook, run_checks
+from edgekit.grading.selfcheck import _Globals, run_checks
 from edgekit.grading.wire import encode
 
 DEMO = Path(__file__).parents[1] / "edgekit" / "grading" / "demo"
@@ -28,8 +28,8 @@ ANSWERS = {role(c)[1]: c.source for c in read_notebook(DEMO / "lab.ipynb").cells
 
 @pytest.fixture
 def lab(tmp_path):
-    """The released demo notebook's path; ``lab.answer(path, q1=..., added=[...])`` writes a student's copy."""
-    nb_path, checks = release(DEMO, tmp_path / "rel")[:2]
+    """The released demo notebook's path (a fresh release per test)."""
+    nb_path = release(DEMO, tmp_path / "rel")[0]
     return Path(nb_path)
 
 
