@@ -35,6 +35,15 @@ CHROMIUM = Path(os.environ.get("EDGEKIT_CHROMIUM", "/usr/bin/chromium"))
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 LAB = "lab00-setup"
 TIMEOUT_MS = 30_000  # any one wait in the page
+# a cell the student adds at the end: a right answer to q1 (lab00's reference), then its check
+ADDED = '''# an answer the student added
+def count_cores(text):
+    procs = processors(text)
+    cores = {(p.get("physical id"), p["core id"]) for p in procs if "core id" in p}
+    return len(procs), len(cores) if cores else len(procs)
+
+
+check("q1")'''
 
 
 def _missing() -> list[str]:
@@ -87,6 +96,8 @@ def _lab_dir(root: Path) -> Path:
     for cell in nb["cells"]:  # a notebook must not "pass" on saved outputs
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
+    nb["cells"].append({"cell_type": "code", "execution_count": None, "id": "student-added", "metadata": {},
+                        "outputs": [], "source": ADDED})
     # without a kernelspec JupyterLab asks "Select Kernel" in a dialog
     nb["metadata"].setdefault("kernelspec", {"display_name": "Python 3", "language": "python", "name": "python3"})
     (lab / f"{LAB}.ipynb").write_text(json.dumps(nb, indent=1), encoding="utf-8")
@@ -245,7 +256,9 @@ def test_released_notebook_runs_in_a_real_browser(lab_server, tmp_path):
         (find("ek.device_info()"), ["fingerprint", "governor:"]),
         (find("def processors"), ["blocks in the Raspberry Pi 4 file"]),  # reads the lab00-*.cpuinfo files
         (find("def count_cores"), []),
-        (find('check("q1")'), ["FAIL  q1", "NotImplementedError", "public checks passed"]),
+        # the stub: a failing check names the question, the error, and the student's cell and line
+        (find('check("q1")'), ["FAIL  q1", "NotImplementedError", "Cell In[", "public checks passed"]),
+        (find("# an answer the student added"), ["PASS  q1", "public checks passed", "hidden tests"]),
     ]
 
     shot = tmp_path / "failure.png"

@@ -141,7 +141,7 @@ MISTAKES = [
     (["optimize", "digits-cnn", "--levels", "fast"], "argument --levels: levels are a comma list"),
     (["live", "nosuch"], "edgekit live needs a zoo model"),
     (["lab", "info", "{tmp}/nosuch"], "is not a lab"),
-    (["check", "{tmp}/nosuch.ipynb"], "is not a readable notebook"),
+    (["check", "{tmp}/nosuch.ipynb"], "no such file"),
     (["doctor", "--bogus"], "unrecognized arguments: --bogus"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ]

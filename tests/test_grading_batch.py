@@ -102,7 +102,7 @@ def test_self_check_inside_a_notebook_namespace(graded, capsys, monkeypatch):
     assert "1/1 public checks passed" in capsys.readouterr().out
     check("q3", namespace={})
     out = capsys.readouterr().out
-    assert "name 'top_k' is not defined" in out and "0/1 public checks passed" in out, out
+    assert "top_k is not defined in your notebook" in out and "0/1 public checks passed" in out, out
 
 
 def test_rerun_grades_nothing_unchanged_and_force_regrades(graded):

@@ -44,7 +44,7 @@ def test_within_ignores_the_reference():
 
 def test_targets_describe_themselves_and_resolve_objects_locally():
     t = call("f", np.array([1.0, 2.0]), obj("fractions:Fraction", 1, 3), k=ref("g"))
-    assert t.describe() == "f(array([1.0, 2.0]), Fraction(...), k=g)"
+    assert t.describe() == "f(np.array([1.0, 2.0], dtype=np.float64), Fraction(...), k=g)"  # pasteable: dtype kept
     ns = type("NS", (), {"f": staticmethod(lambda x, fr, k: (x.sum(), fr, k(2))), "g": staticmethod(lambda v: v * 10)})
     total, fr, kv = t(ns)
     assert (total, str(fr), kv) == (3.0, "1/3", 20)

@@ -28,15 +28,49 @@ def cmd_lab(args) -> int:
     return 0
 
 
+CHECK_HELP = """\
+Check your lab before you hand it in.
+
+Runs your notebook from top to bottom, the way the grader will, then runs the public checks of
+each question (or only the questions you name) and says which pass. If one fails, the message
+shows the call, what it returned and what was expected, and the line of your cell that raised.
+
+It reads the notebook as SAVED on disk, not what is open in Jupyter: save first (Ctrl+S / Cmd+S).
+Run it in a second terminal, next to Jupyter. Passing every public check is a good sign, not a
+grade: the grader also runs hidden tests with other inputs.
+
+examples:
+  edgekit check notebooks/lab01-first-inference/lab01-first-inference.ipynb
+  edgekit check lab01-first-inference.ipynb q1 q2     (only questions 1 and 2)
+
+exit status: 0 when every check of the questions asked passes, 1 when one fails, 2 when the
+notebook cannot be read. Errors in cells that belong to no question are listed apart and do not
+change the exit status.
+"""
+
+
 def cmd_check(args) -> int:
+    import time
+    from pathlib import Path
+
     from ..grading.selfcheck import check_notebook
 
     results = check_notebook(args.notebook, args.questions or None)
-    for r in results:
+    graded = [r for r in results if r.question != "notebook"]
+    other = [r for r in results if r.question == "notebook"]
+    for r in graded:
         print(r)
-    passed = sum(r.passed for r in results)
-    print(f"{passed}/{len(results)} checks passed")
-    return 0 if passed == len(results) else 1
+    if other:
+        print("\nOutside the questions (no points of their own; an answer that needs such a cell fails with it):")
+        for r in other:
+            print(f"  {r.name}: " + (r.message if not r.passed else "") + (f"\n      {r.output}" if r.output else ""))
+    passed = sum(r.passed for r in graded)
+    path = Path(args.notebook)
+    saved = time.strftime("%H:%M:%S", time.localtime(path.stat().st_mtime))
+    print(f"\n{passed}/{len(graded)} checks passed"
+          + (" — the grader also runs hidden tests" if passed == len(graded) else ""))
+    print(f"(checked {path.name} as saved on disk at {saved}: save in Jupyter before checking again)")
+    return 0 if passed == len(graded) else 1
 
 
 def cmd_grade(args) -> int:
@@ -93,9 +127,12 @@ def register(sub) -> None:
     s.add_argument("--out", default="notebooks", help="release: parent folder; each lab goes into OUT/<lab id>/ (default: notebooks)")
     s.set_defaults(func=cmd_lab)
 
-    s = sub.add_parser("check", help="students: run a notebook and its public checks")
-    s.add_argument("notebook", help="your notebook (.ipynb), released by `edgekit lab release`")
-    s.add_argument("questions", nargs="*", help="only these questions (e.g. q1 q3)")
+    import argparse
+
+    s = sub.add_parser("check", help="students: run your saved notebook and its public checks",
+                       description=CHECK_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("notebook", help="your lab notebook, the .ipynb file (saved)")
+    s.add_argument("questions", nargs="*", help="only these questions, e.g. q1 q3 (default: all)")
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("grade", help="instructors: grade SUBMISSIONS/<student>/<notebook>.ipynb safely, in parallel")

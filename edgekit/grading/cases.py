@@ -10,7 +10,7 @@ a student patches in their own process can change a verdict.
 >>> c(np.array([0.1, 0.9]), np.array([0.1, 0.9])) is None
 True
 >>> print(c(np.array([0.1, 0.8]), np.array([0.1, 0.9])))
-values differ: max abs diff 0.1 at index (1,) (got 0.8, expected 0.9); allowed atol=1e-06 + rtol=1e-05*|expected|
+values differ: max abs diff 0.1 at index (1,) (got 0.8, expected 0.9); allowed atol + rtol*|expected| = 1e-06 + 1e-05*0.9 = 1e-05 (atol: absolute tolerance, rtol: relative)
 """
 
 from __future__ import annotations
@@ -165,14 +165,49 @@ def from_wire(data: Any) -> Any:
 
 
 def _short(v: Any, limit: int = 40) -> str:
+    """A value as a message shows it, pasteable where it is small: ``np.array([0, 45], dtype=np.uint8)``,
+    ``65`` for ``np.uint8(65)``; a big array by its dtype and shape, ``float32 array of shape (8,)``."""
     if isinstance(v, np.ndarray):
-        return f"array{list(v.shape)}:{v.dtype}" if v.size > 6 else f"array({v.tolist()})"
+        if v.size > 6 or v.dtype.kind not in "biufc":
+            return f"{v.dtype} array of shape {tuple(v.shape)}"
+        return f"np.array({_plain(v.tolist())!r}, dtype=np.{v.dtype})"
     if isinstance(v, Obj):
         return f"{v.factory.split(':')[-1]}(...)"
     if isinstance(v, Ref):
         return v.name
-    text = repr(v)
+    text = repr(_plain(v))
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _plain(v: Any) -> Any:
+    """numpy scalars as Python numbers, inside lists, tuples and dicts too (numpy 2 reprs them as ``np.uint8(65)``)."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    if isinstance(v, tuple) and not hasattr(type(v), "_fields"):
+        return tuple(_plain(x) for x in v)
+    if isinstance(v, dict):
+        return {_plain(k): _plain(x) for k, x in v.items()}
+    return v
+
+
+def _kind(v: Any) -> str:
+    """``a float32 array``, ``a list``, ``an int``: what a value is, said once in a message."""
+    name = (f"{v.dtype} array" if isinstance(v, np.ndarray) else f"numpy {v.dtype} scalar"
+            if isinstance(v, np.generic) else type(v).__name__)
+    return f"{'an' if name[:1] in 'aeio' else 'a'} {name}"  # a uint8, an int64
+
+
+class Mismatch(str):
+    """A comparison's message that also knows the index of the element it reports (or None)."""
+
+    index: tuple | None = None
+
+    def __new__(cls, text: str, index: tuple | None = None):
+        m = super().__new__(cls, text)
+        m.index = index
+        return m
 
 
 # -- comparisons: (got, expected) -> None when fine, else a message with the numbers -------------
@@ -216,8 +251,9 @@ class close:  # noqa: N801 - used like a function in tests.py
         except (TypeError, ValueError):
             return f"{at}expected numbers like {_short(want)}, got {type(got).__name__} {_short(got)}"
         w = np.asarray(want)
+        kinds = "" if _kind(got) == _kind(want) else f" (got {_kind(got)}, expected {_kind(want)})"
         if g.shape != w.shape:
-            return f"{at}expected shape {w.shape}, got shape {g.shape}"
+            return f"{at}expected shape {w.shape}, got shape {g.shape}{kinds}"
         if g.size == 0:
             return None
         bad = ~np.isclose(g, w, rtol=self.rtol, atol=self.atol, equal_nan=True)
@@ -225,9 +261,13 @@ class close:  # noqa: N801 - used like a function in tests.py
             return None
         diff = np.where(np.isnan(g) | np.isnan(w), np.inf, np.abs(g - w))
         i = np.unravel_index(int(np.argmax(np.where(bad, diff, -1))), g.shape)
-        index = f" at index {tuple(int(j) for j in i)}" if g.ndim else ""
-        return (f"{at}values differ: max abs diff {_num(diff[i])}{index} (got {_num(g[i])}, expected "
-                f"{_num(w[i])}); allowed atol={self.atol:g} + rtol={self.rtol:g}*|expected|")
+        index = tuple(int(j) for j in i)
+        at_index = f" at index {index}" if g.ndim else ""
+        allowed = self.atol + self.rtol * abs(float(np.abs(w[i]))) if np.isfinite(w[i]) else 0.0
+        return Mismatch(f"{at}values differ{kinds}: max abs diff {_num(diff[i])}{at_index} (got {_num(g[i])}, "
+                        f"expected {_num(w[i])}); allowed atol + rtol*|expected| = {self.atol:g} + "
+                        f"{self.rtol:g}*{_num(abs(w[i]))} = {_num(allowed)} (atol: absolute tolerance, "
+                        "rtol: relative)", index if g.ndim else None)
 
 
 def _numbers(v: Any) -> bool:
@@ -251,16 +291,22 @@ class equal:  # noqa: N801
     def __call__(self, got: Any, want: Any) -> str | None:
         if isinstance(want, np.ndarray) or isinstance(got, np.ndarray):
             g, w = np.asarray(got), np.asarray(want)
+            kinds = f" ({_kind(w)})" if _kind(got) == _kind(want) else f" (got {_kind(got)}, expected {_kind(want)})"
             if g.shape != w.shape:
-                return f"expected shape {w.shape}, got shape {g.shape}"
+                return f"expected shape {w.shape}, got shape {g.shape}{kinds}"
             if np.array_equal(g, w):
                 return None
+            if not g.ndim:
+                return f"expected {_short(w[()])}, got {_short(g[()])}{kinds}"
             n = int((g != w).sum())
             i = tuple(int(j) for j in np.argwhere(g != w)[0])
-            return f"{n} of {w.size} elements differ; first at {i}: got {g[i]!r}, expected {w[i]!r}"
+            return Mismatch(f"{n} of {w.size} elements differ; first at {i}: got {_short(g[i])}, "
+                            f"expected {_short(w[i])}{kinds}", i)
         if _same(got, want):
             return None
-        return _first_difference(got, want) or f"expected {_short(want, 200)}, got {_short(got, 200)}"
+        kinds = (f" (got {_kind(got)}, expected {_kind(want)})"
+                 if isinstance(got, np.generic) or isinstance(want, np.generic) else "")
+        return _first_difference(got, want) or f"expected {_short(want, 200)}, got {_short(got, 200)}{kinds}"
 
 
 @dataclass(frozen=True)

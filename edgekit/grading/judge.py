@@ -22,7 +22,7 @@ from .._io import file_sha256
 from . import wire
 from .lab import Limits
 from .cleanup import remove_tree
-from .errors import StudentGone, describe
+from .errors import StudentGone
 from .process import CellStopped, Remote, StudentProcess, submission_group
 
 # student processes per submission: one, plus spares for restarts, forked before the judge reads any
@@ -87,20 +87,19 @@ class StudentNamespace:
         return self._proc.request({"op": "get", "name": name}, self._deadline)
 
 
-def _case_verdict(case, ns: StudentNamespace, want: Any) -> tuple[bool, str]:
+def _case_verdict(case, ns: StudentNamespace, want: Any, owner: dict[str, str] | None = None) -> tuple[bool, str]:
+    from .feedback import compared, raised
+
     try:
         got = case.target(ns)
     except StudentGone:
         raise
     except Exception as exc:  # the student's error, rebuilt here (see errors.py), or a case's own
-        return False, f"{case.describe()} raised {describe(exc)}"
+        return False, raised(case.describe(), exc, case.question, owner, target=getattr(case.target, "name", None))
     if isinstance(got, Remote):
         return False, f"{case.describe()} returned a {got.type_name}, not data (numbers, arrays, strings, lists)"
-    try:
-        msg = case.compare(got, want)
-    except Exception as exc:
-        msg = f"could not compare the answer ({type(exc).__name__}: {exc})"
-    return (msg is None), ("ok" if msg is None else f"{case.describe()}: {msg}")
+    msg = compared(case.target, case.compare, got, want)  # the same words as the student's check()
+    return (msg is None), ("ok" if msg is None else msg)
 
 
 def start_students(task: Task) -> list[StudentProcess]:
@@ -180,8 +179,11 @@ class Runner:
 
 def _grade_cases(runner: Runner, cases, expected: dict, limits: Limits, deadline: float) -> list[dict]:
     """Native labs: each case asks the student's process for a value; the grader compares it."""
+    from .feedback import owners
+
     tests = []
     proc, broke, started = None, None, False
+    owner = owners((c.question, c.target) for c in cases)
     for case in cases:
         res = {"question": case.question, "name": case.key, "weight": case.weight,
                "visibility": "visible" if case.public else "after_due_date"}
@@ -196,7 +198,7 @@ def _grade_cases(runner: Runner, cases, expected: dict, limits: Limits, deadline
         else:
             call_deadline = min(deadline, time.monotonic() + limits.call_s)
             try:
-                ok, msg = _case_verdict(case, StudentNamespace(proc, call_deadline), wire.decode(expected[case.key]))
+                ok, msg = _case_verdict(case, StudentNamespace(proc, call_deadline), wire.decode(expected[case.key]), owner)
             except StudentGone as exc:
                 ok, msg = False, f"{case.describe()}: {exc}"
                 proc.kill()

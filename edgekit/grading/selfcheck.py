@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from . import cases as _cases
-from . import wire
+from . import feedback, wire
 from .lab import Lab, LabError
 
 COMPARES = {"close": _cases.close, "equal": _cases.equal, "within": _cases.within}
@@ -41,7 +42,8 @@ def public_checks(lab: Lab) -> dict:
                   if isinstance(t, _cases.Call) else {"get": t.name})
         out.append({"question": c.question, "name": c.name, "target": target,
                     "compare": {"kind": kind, **asdict(c.compare)}, "expected": expected[c.key]})
-    return {"lab": lab.id, "format": 1, "cases": out,
+    limits = {k: getattr(lab.limits, k) for k in ("call_s", "cell_s", "output_kb")}  # enforced by check() too
+    return {"lab": lab.id, "format": 1, "cases": out, "limits": limits,
             "questions": {q.id: {"label": lab.label(q.id), "title": q.title, "points": q.points,
                                  "public_cases": sum(c.question == q.id for c in public),
                                  "hidden_cases": sum(c.question == q.id and not c.public for c in all_cases)}
@@ -54,13 +56,15 @@ class CheckResult:
     name: str
     passed: bool
     message: str
+    output: str = ""  # what the call printed, summarised (local_limits.Output.summary)
 
     def to_dict(self) -> dict:
         return {"schema": "edgekit.grading.check/1", **asdict(self)}
 
     def __str__(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'}  {self.question}: {self.name}" + (
-            "" if self.passed else f"\n      {self.message}")
+        return (f"{'PASS' if self.passed else 'FAIL'}  {self.question}: {self.name}"
+                + ("" if self.passed else f"\n      {self.message}")
+                + (f"\n      {self.output}" if self.output else ""))
 
 
 def find_checks(lab_id: str, near: Path | None = None) -> Path:
@@ -78,37 +82,58 @@ def find_checks(lab_id: str, near: Path | None = None) -> Path:
                    f"notebooks/{lab_id}/ folder")
 
 
-def run_checks(doc: dict, ns: Any, questions: list[str] | None = None) -> list[CheckResult]:
-    """Run the public cases of ``questions`` (all when None) against the namespace ``ns``."""
+def run_checks(doc: dict, ns: Any, questions: list[str] | None = None,
+               label_of: Callable[[str], str | None] | None = None) -> list[CheckResult]:
+    """Run the public cases of ``questions`` (all when None) against the namespace ``ns``, each call
+    within the grader's ``call_s`` and its printing summarised; messages as the grader words them
+    (:mod:`edgekit.grading.feedback`). ``label_of`` names a cell by its code's file name."""
+    from .local_limits import TimeLimit, captured, time_limit
+
     known = set(doc["questions"])
     for q in questions or []:
         if q not in known:
             raise LabError(f"lab {doc['lab']} has no question {q!r}; its questions are {', '.join(sorted(known))}")
-    results = []
-    for c in doc["cases"]:
+    limits = doc.get("limits") or {}
+    targets = [(c, _target(c["target"])) for c in doc["cases"]]
+    owner = feedback.owners((c["question"], t) for c, t in targets)
+    results, hung = [], set()
+    for c, target in targets:
         if questions and c["question"] not in questions:
             continue
-        t = c["target"]
-        target = (_cases.Call(t["call"], _cases.from_wire(t["args"]), _cases.from_wire(t["kwargs"]))
-                  if "call" in t else _cases.Get(t["get"]))
+        q, name = c["question"], c["name"]
+        if q in hung:  # as the grader does: a question whose code hung is not run again
+            results.append(CheckResult(q, name, False, "not run: your code hung on an earlier case of this question"))
+            continue
         params = {k: v for k, v in c["compare"].items() if k != "kind"}
         compare = COMPARES[c["compare"]["kind"]](**params)
-        try:
-            got = target(ns)
-        except AttributeError as exc:
-            results.append(CheckResult(c["question"], c["name"], False, f"{exc} — did you run the cell that defines it?"))
-            continue
-        except Exception as exc:
-            results.append(CheckResult(c["question"], c["name"], False,
-                                       f"{target.describe()} raised {type(exc).__name__}: {exc}"))
-            continue
-        msg = compare(got, wire.decode(c["expected"]))
-        results.append(CheckResult(c["question"], c["name"], msg is None,
-                                   f"{target.describe()}: {msg}" if msg else "ok"))
+        with captured() as out:
+            try:
+                with time_limit(limits.get("call_s")):
+                    got = target(ns)
+            except TimeLimit as stop:
+                got, msg = None, f"{_name(target)} did not return within {stop.seconds:g} s, the grader's limit"
+                hung.add(q)
+            except Exception as exc:  # noqa: BLE001 - the student's error is the answer
+                got, msg = None, feedback.raised(target.describe(), exc, q, owner, label_of, _name(target))
+            else:
+                msg = feedback.compared(target, compare, got, wire.decode(c["expected"]))
+        results.append(CheckResult(q, name, msg is None, msg or "ok", out.summary(limits.get("output_kb"))))
     return results
 
 
+def _target(t: dict):
+    if "call" in t:
+        return _cases.Call(t["call"], _cases.from_wire(t["args"]), _cases.from_wire(t["kwargs"]))
+    return _cases.Get(t["get"])
+
+
+def _name(target) -> str:
+    return getattr(target, "name", "") or target.describe()
+
+
 class _Globals:
+    _resolve = None  # Call resolves Obj/Ref arguments here, in this process
+
     def __init__(self, d: dict):
         self.__dict__["_d"] = d
 
@@ -116,7 +141,9 @@ class _Globals:
         try:
             return self._d[name]
         except KeyError:
-            raise AttributeError(f"name {name!r} is not defined in your notebook") from None
+            if name.startswith("__"):
+                raise AttributeError(name) from None
+            raise feedback.missing_name(name) from None
 
 
 _CURRENT: list[str] = []  # the lab named by the last checker() call in this kernel
@@ -160,37 +187,88 @@ def check(*questions: str, lab: str | None = None) -> None:
     checker(lab)(*questions, namespace=sys._getframe(1).f_globals)
 
 
+def open_notebook(path: str | Path):
+    """Read the student's saved notebook, or say what to do: the name they meant, the checkpoint copy."""
+    import difflib
+
+    from .notebook import read_notebook
+
+    path = Path(path)
+    if not path.is_file():
+        folder = path.parent if path.parent.is_dir() else Path(".")
+        near = [str(folder / n) if str(path.parent) not in ("", ".") else n for n in difflib.get_close_matches(
+            path.name, [p.name for p in folder.glob("*.ipynb")] + [p.name for p in folder.glob("*/*.ipynb")
+                                                                  if ".ipynb_checkpoints" not in p.parts], n=3)]
+        hint = (f"; did you mean {' or '.join(near)}?" if near else
+                f"; the notebooks in {folder.resolve()} are: {', '.join(sorted(p.name for p in folder.glob('*.ipynb'))) or 'none'}")
+        raise LabError(f"no such file: {path}{hint}")
+    try:
+        return read_notebook(path)
+    except LabError as exc:
+        saved = path.parent / ".ipynb_checkpoints" / f"{path.stem}-checkpoint.ipynb"
+        if saved.is_file():
+            raise LabError(f"{exc}\nJupyter keeps the last checkpoint in {saved}: copy it over {path.name} "
+                           "(or in Jupyter: File > Revert Notebook to Checkpoint)") from None
+        raise
+
+
+def cell_name(cell) -> str:
+    """A cell as a student finds it in JupyterLab, which shows no numbers: its section and first line."""
+    first = next((ln.strip() for ln in cell.source.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
+    first = first if len(first) <= 60 else first[:57] + "..."
+    section = f'in section "{cell.heading}", ' if cell.heading else ""
+    return f'{section}the cell starting "{first}"' if first else f"{section}{cell.label}"
+
+
 def check_notebook(path: str | Path, questions: list[str] | None = None) -> list[CheckResult]:
     """Run a student notebook top to bottom as the grader does, then its public checks.
 
     The program is the one ``edgekit grade`` runs (:func:`edgekit.grading.assemble.assemble`,
     with the student's own notebook as the only copy) in the same in-process IPython
     (:class:`edgekit.grading.kernel.Kernel`): cells the student added count here as they do
-    there; ``check`` and ``no-grade`` cells are skipped in both. For an nbgrader notebook the
-    public checks are its visible test cells: each passes when it runs without an error.
+    there; ``check`` and ``no-grade`` cells are skipped in both. Each cell runs within the lab's
+    ``cell_s`` and its output is captured (a cell that printed past ``output_kb`` is noted).
+    For an nbgrader notebook the public checks are its visible test cells: each passes when it
+    runs without an error. Errors of cells that are no question's are results of question
+    ``"notebook"``, named by :func:`cell_name`.
     """
     import os
 
     from .assemble import assemble
-    from .kernel import Kernel
-    from .notebook import read_notebook, role
+    from .kernel import CellResult, Kernel
+    from .local_limits import TimeLimit, captured, time_limit
+    from .notebook import role
 
     path = Path(path).resolve()
-    nb = read_notebook(path)
+    nb = open_notebook(path)
     lab_id = (nb.metadata.get("edgekit") or {}).get("lab")
     nbgrader = any(role(c)[0] == "test" for c in nb.cells)
     if not lab_id and not nbgrader:
         raise LabError(f"{path} is not a released edgekit notebook (no metadata.edgekit.lab)")
     doc = None if nbgrader else json.loads(find_checks(lab_id, path.parent).read_text(encoding="utf-8"))
+    limits = (doc or {}).get("limits") or {}
     program = assemble(None, nb, "nbgrader" if nbgrader else "edgekit")
     cells = [c for c in program.runnable if c.kind != "test" or not questions or c.question in questions]
     old = Path.cwd()
     os.chdir(path.parent)  # notebooks run from their own folder in Jupyter, which is on sys.path
     sys.path.insert(0, str(path.parent))
+    report, loud = [], []
     try:
         kernel = Kernel(execution="validate", tracebacks=False)
-        report = [(c, kernel.run(c.label, c.source)) for c in cells]
-        public = [] if doc is None else run_checks(doc, _Globals(kernel.ns), questions)  # same folder as in Jupyter
+        for c in cells:
+            with captured() as out:
+                try:
+                    with time_limit(limits.get("cell_s")):
+                        r = kernel.run(c.label, c.source)  # IPython reports a TimeLimit in the cell as its error
+                except TimeLimit:  # one that fell between the cell's code and IPython's own
+                    r = CellResult(c.label, False, "TimeLimit")
+            if r.ename == "TimeLimit":
+                r = CellResult(c.label, False, "TimeLimit",
+                               f"did not finish within {limits['cell_s']:g} s, the grader's limit for a cell")
+            report.append((c, r))
+            if limits.get("output_kb") and out.chars > limits["output_kb"] * 1024:
+                loud.append((c, out.summary(limits["output_kb"])))
+        public = [] if doc is None else run_checks(doc, _Globals(kernel.ns), questions, kernel.filename_label)
     finally:
         os.chdir(old)
         sys.path.remove(str(path.parent))
@@ -200,5 +278,9 @@ def check_notebook(path: str | Path, questions: list[str] | None = None) -> list
         if cell.kind == "test":
             results.append(CheckResult(cell.question or cell.label, "test cell", r.ok, "ok" if r.ok else r.error))
         elif not r.ok and r.ename != "NotImplementedError":
-            results.append(CheckResult("notebook", cell.label, False, r.error))
+            where = [w.replace(f"{cell.label}, ", "", 1) if w.startswith(f"{cell.label}, ") else w for w in r.where]
+            error = f"{r.ename}: {r.evalue}" if r.evalue else r.ename
+            results.append(CheckResult("notebook", cell_name(cell), False, error + (f" ({where[-1]})" if where else "")))
+    for cell, summary in loud:
+        results.append(CheckResult("notebook", cell_name(cell), True, "ok", summary))
     return results + public
