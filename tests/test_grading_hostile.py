@@ -515,6 +515,7 @@ def _submissions(g: Graded) -> dict:
     neither = nbs.hostile()
     c = _cell(neither, "q1-answer")
     c.metadata, c.id = {}, "my-own-id"
+    c.source = "\n".join(line for line in c.source.splitlines() if not line.startswith("# edgekit:"))  # nor its role line
 
     good_bytes = nbformat.writes(nbs.good).encode()
     return {
@@ -854,7 +855,7 @@ def test_a_folder_without_a_notebook_is_missing(graded):
     ("cells-dup-q1-new-ids", 4.0, {"q1": 0.0, "q2": 2.0, "q3": 2.0}, "q1: 2 cells claim to be this answer"),
     ("cells-no-metadata", 6.0, FULL, None),  # found by its id
     ("cells-new-id", 6.0, FULL, None),  # found by its metadata
-    # neither metadata nor id: not recognised as the answer, but it runs as the student's own cell
+    # neither metadata, id nor role line: not recognised as the answer, but it runs as the student's own cell
     ("cells-neither", 6.0, FULL, "q1: your answer cell was not found"),
 ])
 def test_cells_are_spliced_by_id_then_question(graded, student, total, questions, note):
