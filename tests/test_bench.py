@@ -167,7 +167,10 @@ def test_merge_runs_keeps_each_run_and_pools_the_summary():
 
     runs = [time_call(lambda: None, name="noop", min_runs=30, min_s=0.0, warmup_s=0.0).to_dict() for _ in range(3)]
     m = merge_runs(runs)
-    assert [x["samples_ms"] for x in m.runs] == [x["samples_ms"] for x in runs]
+    from edgekit.perf.comparison import run_samples
+
+    assert [x["n_samples"] for x in m.runs] == [len(x["samples_ms"]) for x in runs]  # samples stored once, pooled
+    assert [list(r) for r in run_samples(m.to_dict())] == [x["samples_ms"] for x in runs]
     assert m.samples_ms == [s for x in runs for s in x["samples_ms"]] and m.latency_ms["n"] == len(m.samples_ms)
     assert m.latency_ms["runs"] == 3 and m.latency_ms["p50_ci"][0] <= m.latency_ms["p50_runs"] <= m.latency_ms["p50_ci"][1]
     medians = [np.median(x["samples_ms"]) for x in runs]

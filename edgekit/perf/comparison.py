@@ -282,10 +282,16 @@ def compare(baseline: dict, other: dict, *, n_boot: int = 2000, seed: int = 0, a
 
 def run_samples(result: dict) -> list[np.ndarray]:
     """The samples of each independent run behind a result: its ``runs`` (``bench --repeat``, an A/B
-    side's blocks), or its own ``samples_ms`` as one run."""
-    runs = [np.asarray(r.get("samples_ms") or [], dtype=float) for r in result.get("runs") or []]
+    side's blocks: each run's ``n_samples`` slice of the pooled ``samples_ms``, or, in older files, the
+    run's own ``samples_ms``), or its own ``samples_ms`` as one run."""
+    pooled = np.asarray(result.get("samples_ms") or [], dtype=float)
+    meta = result.get("runs") or []
+    if meta and all("n_samples" in r for r in meta) and sum(r["n_samples"] for r in meta) == pooled.size:
+        runs = np.split(pooled, np.cumsum([r["n_samples"] for r in meta])[:-1])
+    else:
+        runs = [np.asarray(r.get("samples_ms") or [], dtype=float) for r in meta]
     runs = [r for r in runs if r.size and np.all(r > 0)]
-    return runs or [np.asarray(result.get("samples_ms") or [], dtype=float)]
+    return runs or [pooled]
 
 
 def compare_many(results: Sequence[dict], *, by_device: bool | None = None, **options) -> list[Comparison]:

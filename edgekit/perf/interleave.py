@@ -148,8 +148,8 @@ def _merge(blocks: list[dict], label: str) -> dict:
     merged["throughput_ips"] = sum(b["throughput_ips"] for b in blocks) / len(blocks)
     merged["label"] = label
     merged["blocks"] = [{"p50": b["latency_ms"]["p50"], "n": b["latency_ms"]["n"]} for b in blocks]
-    merged["runs"] = [{k: b[k] for k in ("samples_ms", "latency_ms", "cpu_s_per_inference", "suspect") if k in b}
-                      for b in blocks]
+    merged["runs"] = [{"n_samples": len(b["samples_ms"]),  # its slice of samples_ms: samples stored once
+                       **{k: b[k] for k in ("latency_ms", "cpu_s_per_inference", "suspect") if k in b}} for b in blocks]
     reasons = [r for b in blocks for r in b.get("suspect", {}).get("reasons", [])]
     merged["suspect"] = {"is_suspect": bool(reasons), "reasons": reasons,
                          "blocks": [{k: v for k, v in (b.get("suspect") or {}).items() if k != "bursts"} for b in blocks]}

@@ -7,7 +7,8 @@ again in a fresh process — as pyperf's worker processes and Google Benchmark's
 :func:`run_repeated` runs N of them one after the other (never side by side: they would contend
 for the cores) and :func:`merge_runs` makes one result of them:
 
-- ``runs``: each process's own ``samples_ms``, ``latency_ms``, ``cpu_s_per_inference``,
+- ``runs``: each process's own ``n_samples`` (its slice of the pooled ``samples_ms``, in run order:
+  samples are stored once), ``latency_ms``, ``cpu_s_per_inference``,
   ``throughput_ips``, ``cold_start_ms``, ``memory``, ``suspect``, ``sampler``, ``started_at``;
 - ``samples_ms`` and ``latency_ms``: all runs' samples pooled, except ``latency_ms.p50_ci``: the
   ~95% CI of the geometric mean of the runs' medians (``latency_ms.p50_runs``), from
@@ -35,7 +36,7 @@ import numpy as np
 from .._errors import ConfigError
 from .stats import hierarchical_log_estimate, summarize, t_quantile
 
-RUN_KEYS = ("samples_ms", "latency_ms", "cpu_s_per_inference", "throughput_ips", "cold_start_ms", "memory",
+RUN_KEYS = ("latency_ms", "cpu_s_per_inference", "throughput_ips", "cold_start_ms", "memory",
             "suspect", "sampler", "energy", "started_at")
 
 
@@ -94,7 +95,7 @@ def merge_runs(runs: list[dict]):
         energy=first.get("energy") or {},
         device=first.get("device") or {}, environment=first.get("environment") or {},
         timed=first.get("timed", ""), started_at=first.get("started_at", ""),
-        runs=[{k: r[k] for k in RUN_KEYS if k in r} for r in runs],
+        runs=[{"n_samples": len(r["samples_ms"]), **{k: r[k] for k in RUN_KEYS if k in r}} for r in runs],
     )
 
 
