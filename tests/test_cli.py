@@ -247,7 +247,7 @@ def test_bench_repeat_keeps_each_run_and_times_the_public_call(tmp_path, capsys)
     r = json.loads(out.read_text())
     assert len(r["runs"]) == 2 and r["latency_ms"]["runs"] == 2
     assert len(r["samples_ms"]) == r["runs"][0]["n_samples"] + r["runs"][1]["n_samples"], "the summary pools the runs"
-    assert r["latency_ms"]["n"] == sum(len(x["samples_ms"]) for x in r["runs"])
+    assert r["latency_ms"]["n"] == sum(x["n_samples"] for x in r["runs"])
     lo, hi = r["latency_ms"]["p50_ci"]  # the CI over runs, around the geometric mean of the runs' medians
     assert lo <= r["latency_ms"]["p50_runs"] <= hi and r["latency_ms"]["p50_ci_within_runs"]
     assert r["runs"][0]["started_at"] < r["runs"][1]["started_at"], "two processes, one after the other"
