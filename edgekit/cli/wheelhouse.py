@@ -99,7 +99,8 @@ def _build_requires(root: Path) -> list[str]:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
-    return list(tomllib.loads((root / "pyproject.toml").read_text("utf-8"))["build-system"]["requires"])
+    requires = tomllib.loads((root / "pyproject.toml").read_text("utf-8"))["build-system"]["requires"]
+    return [*requires, "editables"]  # hatchling asks for it to build an editable install (pip install -e)
 
 
 def fetch(dest: Path, platforms=DEFAULT, pythons=None, extras="lab", quiet=True) -> list[Fetched]:
