@@ -233,3 +233,18 @@ def test_bench_compare_report_profile_end_to_end(tmp_path, capsys):
     csv_out = tmp_path / "r.csv"
     assert main(["bench", "digits-cnn", "--min-runs", "10", "--min-s", "0", "--quiet", "--csv", str(csv_out)]) == 0
     assert csv_out.read_text().count("\n") == 2
+
+
+def test_wheelhouse_names_unknown_platforms_and_this_one(tmp_path, capsys):
+    from edgekit.cli import wheelhouse
+
+    assert main(["wheelhouse", str(tmp_path / "w"), "--platform", "linux-x86_64,amiga-68k"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown platform amiga-68k" in err and "windows-x86_64" in err, err
+    assert wheelhouse.this_platform() in wheelhouse.PLATFORMS
+    # the markers a Windows wheelhouse resolves with are Windows' (pip alone would use this machine's)
+    from pip._vendor.packaging.markers import Marker
+
+    env = {**wheelhouse.PLATFORMS["windows-x86_64"].env, "python_version": "3.11"}
+    assert Marker('sys_platform == "win32" and platform_machine == "AMD64"').evaluate(env)
+    assert not Marker('sys_platform != "win32"').evaluate(env)
