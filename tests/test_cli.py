@@ -278,3 +278,18 @@ def test_compare_min_effect_and_the_single_run_caveat(tmp_path, capsys):
     capsys.readouterr()
     assert main(["compare", files[0], files[2]]) == 0  # 6 runs against one
     assert "one run per side: this CI sees only the noise within each run" in capsys.readouterr().out
+
+
+def test_wheelhouse_names_unknown_platforms_and_this_one(tmp_path, capsys):
+    from edgekit.cli import wheelhouse
+
+    assert main(["wheelhouse", str(tmp_path / "w"), "--platform", "linux-x86_64,amiga-68k"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown platform amiga-68k" in err and "windows-x86_64" in err, err
+    assert wheelhouse.this_platform() in wheelhouse.PLATFORMS
+    # the markers a Windows wheelhouse resolves with are Windows' (pip alone would use this machine's)
+    from pip._vendor.packaging.markers import Marker
+
+    env = {**wheelhouse.PLATFORMS["windows-x86_64"].env, "python_version": "3.11"}
+    assert Marker('sys_platform == "win32" and platform_machine == "AMD64"').evaluate(env)
+    assert not Marker('sys_platform != "win32"').evaluate(env)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -145,3 +146,26 @@ def test_no_opencv_wheel_on_windows_arm64_is_a_warning_that_says_why(monkeypatch
     assert check.level == "warn" and "no wheel for Windows on ARM64" in check.detail and "WSL" in check.fix, check
     monkeypatch.setattr(doctor.platform, "system", lambda: "Linux")  # elsewhere a missing OpenCV is a failure
     assert next(c for c in run_checks().checks if c.name == "import cv2").level == "fail"
+
+
+def test_lab_packages_are_the_lab_extra_of_pyproject():
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10 (tests/test_py310.py)
+        import tomli as tomllib
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    extra = {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower() for r in pyproject["project"]["optional-dependencies"]["lab"]}
+    assert extra == {dist for _, dist in doctor.LAB}, f"pyproject's lab extra {sorted(extra)} vs doctor.LAB {doctor.LAB}"
+
+
+def test_a_missing_lab_package_is_named_with_what_needs_it(monkeypatch):
+    missing = doctor._missing
+    monkeypatch.setattr(doctor, "_missing", lambda module: module == "sympy" or missing(module))
+    warn = doctor.lab_check()
+    assert warn.level == "warn" and "sympy" in warn.detail and "labs 6 and 11" in warn.detail, warn
+    assert '".[lab]"' in warn.fix and "--no-index" in warn.fix, warn.fix
+    report = run_checks(labs=True)  # lab 0's doctor cell: not "All good" without sympy
+    row = next(c for c in report.checks if c.name == "lab packages")
+    assert row.level == "fail" and not report.ok, row
+    monkeypatch.setattr(doctor, "_missing", missing)
+    assert doctor.lab_check(required=True).level == "ok", doctor.lab_check(required=True)

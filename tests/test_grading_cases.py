@@ -133,3 +133,52 @@ def test_raised_reads_real_and_transported_errors_alike():
     assert raised(lambda: 1) == ("no error", "")
     with pytest.raises(StudentGone):
         raised(boom(StudentGone("the student process ended")))
+
+
+def test_dtype_true_checks_the_returned_type_and_dtype_numpy_as_oracle():
+    from edgekit.grading.cases import type_mismatch
+
+    want = np.zeros((1, 3, 2, 2), np.float32)
+    assert close(dtype=True)(want.copy(), want) is None and equal(dtype=True)(want.copy(), want) is None
+    assert "float32" in close(dtype=True)(want.astype(np.uint8), want), "a uint8 array must fail"
+    assert "got list" in close(dtype=True)(want.tolist(), want), "a nested list must fail"
+    assert close()(want.tolist(), want) is None, "without dtype=True a list still passes (values only)"
+    assert "expected int, got numpy.int64" in type_mismatch((np.float32(1), np.int64(3)), (np.float32(1), 3))
+    assert "expected a tuple, got list" in type_mismatch([np.float32(1), 3], (np.float32(1), 3))
+    assert type_mismatch({"a": [1.5]}, {"a": [2.5]}) is None  # values are close()'s business, not types'
+
+
+def test_public_checks_catch_the_types_the_grader_marks_down():
+    """Issue 15: lab01 q1 returning uint8 or a nested list, and lab05 quantize returning float32, passed
+    check() and lost points in grading. The released public checks now fail them."""
+    import json
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from edgekit.grading.selfcheck import run_checks
+
+    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+
+    def verdicts(lab, q, **answers):
+        doc = json.loads((notebooks / lab / f"{lab}.checks.json").read_text())
+        return [r.passed for r in run_checks(doc, SimpleNamespace(**answers), [q])]
+
+    def nchw(bgr):
+        return np.ascontiguousarray(bgr[..., ::-1].transpose(2, 0, 1)[None]).astype(np.float32)
+
+    lab01 = "lab01-first-inference"
+    assert all(verdicts(lab01, "q1", to_nchw_rgb=nchw)), "the right answer must pass"
+    assert not all(verdicts(lab01, "q1", to_nchw_rgb=lambda bgr: nchw(bgr).astype(np.uint8)))
+    assert not all(verdicts(lab01, "q1", to_nchw_rgb=lambda bgr: nchw(bgr).tolist()))
+
+    def quantize(x, scale, zero_point, dtype):
+        lo, hi = (0, 255) if dtype == "uint8" else (-128, 127)
+        return np.clip(np.rint(np.asarray(x) / scale) + zero_point, lo, hi).astype(dtype)
+
+    lab05 = "lab05-quant-maths"
+    ok = verdicts(lab05, "q2", quantize=quantize, dequantize=lambda q, s, z: ((q.astype(np.float32) - z) * s)
+                  .astype(np.float32))
+    assert ok and ok[0], ok
+    bad = verdicts(lab05, "q2", quantize=lambda *a: quantize(*a).astype(np.float32),
+                   dequantize=lambda q, s, z: ((q.astype(np.float32) - z) * s).astype(np.float32))
+    assert not bad[0], bad

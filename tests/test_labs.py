@@ -8,6 +8,7 @@ cell source}`` for some questions, applied to the released notebook.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -92,3 +93,46 @@ def test_student_notebook_runs_in_a_real_kernel(lab_dir, tmp_path):
               for o in c.get("outputs", []) if o.get("output_type") == "error"]
     unexpected = [e for e in errors if e[1] != "NotImplementedError"]
     assert not unexpected, unexpected
+
+
+DTYPES = re.compile(r"\b(?:float16|float32|float64|u?int8|u?int16|u?int32|u?int64|bool_)\b")
+
+
+def question_texts(lab_dir) -> dict[str, str]:
+    """{question: the markdown from its "Question" heading to its answer cell} of a lab's notebook."""
+    texts, buf = {}, None
+    for cell in read_notebook(lab_dir / "lab.ipynb").cells:
+        if cell.cell_type == "markdown":
+            if re.search(r"^#+\s*Question", cell.source, re.MULTILINE):
+                buf = [cell.source]
+            elif buf is not None:
+                buf.append(cell.source)
+        elif buf is not None and cell.get("metadata", {}).get("edgekit", {}).get("role") == "answer":
+            q = cell.metadata["edgekit"]["question"]
+            texts[q], buf = texts.get(q, "") + "\n".join(buf), None
+    return texts
+
+
+def returns_a_dtype(text: str) -> list[str]:
+    """Sentences of a question that say what dtype the answer returns: a dtype and "return" together."""
+    sentences = re.split(r"(?<=\.)\s+|\n\s*\n", text)
+    return [" ".join(s.split()) for s in sentences if DTYPES.search(s) and re.search(r"\breturn", s)]
+
+
+def test_question_texts_are_found():
+    texts = question_texts(ROOT / "labs" / "lab01-first-inference")
+    assert "returns a `float32` array" in " ".join(returns_a_dtype(texts["q1"])), texts.get("q1", "")[:300]
+    assert returns_a_dtype("Write f(x). It returns the mean.") == []
+
+
+@pytest.mark.parametrize("lab_dir", LABS, ids=_ids(LABS))
+def test_a_question_that_names_the_returned_dtype_has_a_public_dtype_case(lab_dir):
+    """The lab-format rule (labs/README.md): what a question asks to return, a public case checks,
+    with close(dtype=True) or equal(dtype=True); else a uint8 array or a list passes check() and
+    loses points in grading."""
+    lab = load_lab(lab_dir)
+    public = [c for c in lab.cases() if c.public and getattr(c.compare, "dtype", False)]
+    missing = {q: said for q, text in question_texts(lab_dir).items()
+               if (said := returns_a_dtype(text)) and not any(c.question == q for c in public)}
+    assert not missing, ("expected a public case with dtype=True for each question that names the dtype it "
+                         f"returns; none for: {missing}")

@@ -23,7 +23,7 @@ def cmd_tour(args) -> int:
 def cmd_doctor(args) -> int:
     from ..runtime.doctor import Check, run_checks
 
-    report = run_checks()
+    report = run_checks(labs=args.labs)
     if args.grading:  # each layer of the grading fence, tried for real
         from ..grading.fence_check import checks
 
@@ -93,6 +93,7 @@ def register(sub) -> None:
     s = sub.add_parser("doctor", help="check the installation and show the device")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.add_argument("--grading", action="store_true", help="also try each layer of the grading fence (Linux)")
+    s.add_argument("--labs", action="store_true", help="a package the labs need that is missing is a failure")
     s.set_defaults(func=cmd_doctor)
 
     s = sub.add_parser("models", help="the offline model zoo")

@@ -225,9 +225,10 @@ class close:  # noqa: N801 - used like a function in tests.py
 
     rtol: float = 1e-5
     atol: float = 1e-8
+    dtype: bool = False  # also the type and dtype of what is returned (see :func:`type_mismatch`)
 
     def __call__(self, got: Any, want: Any) -> str | None:
-        return self._part(got, want, "")
+        return (self.dtype and type_mismatch(got, want)) or self._part(got, want, "")
 
     def _part(self, got: Any, want: Any, where: str) -> str | None:
         at = f"{where}: " if where else ""
@@ -270,6 +271,45 @@ class close:  # noqa: N801 - used like a function in tests.py
                         "rtol: relative)", index if g.ndim else None)
 
 
+def type_mismatch(got: Any, want: Any, where: str = "") -> str | None:
+    """What is returned must be what the question asks for, not only equal in value: a numpy array
+    of the expected dtype (not a list, not uint8 for float32), a numpy scalar of that dtype, a
+    Python ``int``/``float``/``str``/``bool`` as expected, tuples, lists and dicts part by part
+    (``close(dtype=True)``, ``equal(dtype=True)``).
+
+    >>> print(type_mismatch(np.zeros(2, np.uint8), np.zeros(2, np.float32)))
+    expected a float32 array, got a uint8 array
+    >>> print(type_mismatch([[0.5]], np.zeros((1, 1), np.float32)))
+    expected a numpy array of float32, got list
+    >>> print(type_mismatch((np.float32(0.5), np.int64(3)), (np.float32(0.5), 3)))
+    [1]: expected int, got numpy.int64 (int(...) converts it)
+    """
+    at = f"{where}: " if where else ""
+    if isinstance(want, (np.ndarray, np.generic)):
+        kind = "array" if isinstance(want, np.ndarray) else "scalar"
+        if not isinstance(got, np.ndarray if kind == "array" else np.generic):
+            return f"{at}expected a numpy {kind} of {want.dtype}, got {_typename(got)}"
+        return None if got.dtype == want.dtype else f"{at}expected a {want.dtype} {kind}, got a {got.dtype} {kind}"
+    if isinstance(want, (bool, int, float, str, bytes)) or want is None:
+        ok = type(got) is type(want) if isinstance(want, (bool, int)) or want is None else isinstance(got, type(want))
+        hint = f" ({type(want).__name__}(...) converts it)" if isinstance(got, np.generic) else ""
+        return None if ok else f"{at}expected {type(want).__name__}, got {_typename(got)}{hint}"
+    if isinstance(want, (list, tuple)):
+        if type(got) is not type(want):
+            return f"{at}expected a {type(want).__name__}, got {_typename(got)}"
+        return next((m for i, (g, w) in enumerate(zip(got, want))
+                     for m in [type_mismatch(g, w, f"{where}[{i}]")] if m), None)
+    if isinstance(want, dict) and isinstance(got, dict):
+        return next((m for k in want if k in got for m in [type_mismatch(got[k], want[k], f"{where}[{k!r}]")] if m),
+                    None)
+    return None
+
+
+def _typename(v: Any) -> str:
+    t = type(v)
+    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__.split('.')[0]}.{t.__name__}"
+
+
 def _numbers(v: Any) -> bool:
     """Whether ``v`` is an array of numbers (rectangular, nothing but numbers in it)."""
     def plain(x: Any) -> bool:
@@ -288,7 +328,11 @@ def _numbers(v: Any) -> bool:
 class equal:  # noqa: N801
     """Exactly equal: same type family, same value (arrays: same shape and elements)."""
 
+    dtype: bool = False  # also the type and dtype of what is returned (see :func:`type_mismatch`)
+
     def __call__(self, got: Any, want: Any) -> str | None:
+        if self.dtype and (wrong := type_mismatch(got, want)):
+            return wrong
         if isinstance(want, np.ndarray) or isinstance(got, np.ndarray):
             g, w = np.asarray(got), np.asarray(want)
             kinds = f" ({_kind(w)})" if _kind(got) == _kind(want) else f" (got {_kind(got)}, expected {_kind(want)})"

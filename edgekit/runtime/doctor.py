@@ -41,6 +41,12 @@ IMPORTS = (
     ("matplotlib", "matplotlib", "lab", False),
     ("onnxruntime_qnn", "onnxruntime-qnn", "qnn", False),
 )
+# What the `lab` extra brings, as (module, pip distribution): every lab needs all of them (the extra in
+# pyproject.toml is the list; tests/test_doctor.py keeps the two in step). Found, not imported: fast.
+LAB = (("jupyterlab", "jupyterlab"), ("ipykernel", "ipykernel"), ("IPython", "ipython"),
+       ("matplotlib", "matplotlib"), ("nbformat", "nbformat"), ("nbclient", "nbclient"), ("sympy", "sympy"))
+LAB_WHY = {"sympy": "onnxruntime's symbolic shape inference, labs 6 and 11",
+           "matplotlib": "the plots of every lab", "nbclient": "edgekit check", "nbformat": "edgekit check"}
 # (module, OS, machine) where PyPI has no wheel, so pyproject's markers leave it out: what it costs, what to do.
 NO_WHEEL = {
     ("cv2", "Windows", "arm64"): (
@@ -257,8 +263,26 @@ def check_import(module: str, *, dist: str | None = None, extra: str | None = No
                          time.monotonic() + timeout)[0]
 
 
-def run_checks(timeout: float = TIMEOUT_S) -> DoctorReport:
+def lab_check(required: bool = False) -> Check:
+    """Are the `lab` extra's packages all installed? Missing ones warn, or fail when ``required``
+    (``run_checks(labs=True)``: lab 0's check, ``edgekit doctor --labs``).
+
+    >>> lab_check().name
+    'lab packages'
+    """
+    missing = [(module, dist) for module, dist in LAB if _missing(module)]
+    if not missing:
+        return Check("lab packages", "ok", f"all {len(LAB)} of the lab extra: " + ", ".join(d for _, d in LAB))
+    names = ", ".join(dist + (f" ({LAB_WHY[module]})" if module in LAB_WHY else "") for module, dist in missing)
+    fix = ('pip install -e ".[lab]" in the edgekit folder (offline: pip install --no-index --find-links '
+           'WHEELHOUSE -e ".[lab]", see the README)')
+    return Check("lab packages", "fail" if required else "warn",
+                 f"missing {names}" + ("" if required else "; the labs need them"), fix)
+
+
+def run_checks(timeout: float = TIMEOUT_S, labs: bool = False) -> DoctorReport:
     """Run every check, concurrently, and report; never raises on a broken installation.
+    ``labs``: a package of the `lab` extra that is missing is a failure, not a warning.
 
     (``edgekit doctor --grading`` adds the rows of :func:`edgekit.grading.fence_check.checks`.)
 
@@ -289,6 +313,7 @@ def run_checks(timeout: float = TIMEOUT_S) -> DoctorReport:
         checks.append(check)
         if module == "onnxruntime" and payload:
             providers = payload.get("providers") or []
+    checks.append(lab_check(labs))
     for module, dists in RIVALS.items():
         present = [d for d in dists if _version(d)]
         if len(present) > 1:

@@ -24,7 +24,7 @@ def image(h, w):
 
 # -- q1: BGR HWC uint8 -> RGB NCHW float32 ---------------------------------------------------------
 small = image(2, 3)
-case("q1", "a 2x3 image", call("to_nchw_rgb", small), close(atol=1e-6), public=True)
+case("q1", "a 2x3 image", call("to_nchw_rgb", small), close(atol=1e-6, dtype=True), public=True)
 case("q1", "a blue pixel lands in the last (B) plane", call("to_nchw_rgb", np.array([[[255, 0, 0]]], np.uint8)),
      close(atol=1e-6))
 case("q1", "a tall 5x2 image", call("to_nchw_rgb", image(5, 2)), close(atol=1e-6))
@@ -65,7 +65,7 @@ case("q3", "letterbox keeps uint8", lambda ns: str(ns.letterbox(tiny, (8, 8)).dt
 tiny_spec = {"size": [8, 8], "pad_value": 0, "mean": FACE, "std": FACE}
 face_spec = dict(zoo.entry("face-detector").preprocess)
 grey_pad_spec = {"size": [32, 48], "pad_value": 114, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
-case("q4", "a 6x10 image, 8x8 letterbox spec", call("preprocess", tiny, tiny_spec), close(atol=0.01), public=True)
+case("q4", "a 6x10 image, 8x8 letterbox spec", call("preprocess", tiny, tiny_spec), close(atol=0.01, dtype=True), public=True)
 case("q4", "face-detector spec, square photo", call("preprocess", photo("astronaut"), face_spec), close(atol=0.01))
 case("q4", "face-detector spec, the cat: padding must be -1", call("preprocess", photo("chelsea"), face_spec),
      close(atol=0.01), weight=2)
@@ -93,7 +93,7 @@ def scan(index, h=32, w=32):
 printed = np.full((64, 64), 255, np.uint8)
 cv2.putText(printed, "7", (14, 54), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 0, 6, cv2.LINE_AA)
 model = obj("edgekit:load", "digits-cnn")
-case("q5", "a 32x32 scan", call("read_digit", model, scan(0), 3), equal(), public=True)
+case("q5", "a 32x32 scan", call("read_digit", model, scan(0), 3), equal(dtype=True), public=True)
 case("q5", "a 48x40 scan", call("read_digit", model, scan(7, 48, 40), 3), equal(), weight=2)
 case("q5", "a 24x24 scan, k=1", call("read_digit", model, scan(42, 24, 24), 1), equal())
 case("q5", "a printed 7, k=2", call("read_digit", model, printed, 2), equal(), weight=2)

@@ -83,8 +83,8 @@ def ort_roundtrip_error(x, dtype):
 rng = np.random.default_rng(5)
 
 # -- q1: scale and zero point ----------------------------------------------------------------------
-case("q1", "asymmetric uint8 for [-1, 3]", call("asymmetric_qparams", -1.0, 3.0), close(rtol=1e-6), public=True)
-case("q1", "symmetric int8 for [-0.5, 2]", call("symmetric_qparams", -0.5, 2.0), close(rtol=1e-6), public=True)
+case("q1", "asymmetric uint8 for [-1, 3]", call("asymmetric_qparams", -1.0, 3.0), close(rtol=1e-6, dtype=True), public=True)
+case("q1", "symmetric int8 for [-0.5, 2]", call("symmetric_qparams", -0.5, 2.0), close(rtol=1e-6, dtype=True), public=True)
 case("q1", "all negative [-3, -1]: the range is stretched to 0, zero point 255",
      call("asymmetric_qparams", -3.0, -1.0), qparams_close)
 case("q1", "all positive [2, 6]: zero point 0", call("asymmetric_qparams", 2.0, 6.0), qparams_close)
@@ -103,9 +103,9 @@ for i, (lo, hi) in enumerate([(-0.731, 2.918), (-5.27, 0.33), (-1e-3, 4e-3)]):
 x_pub = np.array([-1.0, -0.3, 0.0, 0.0078125, 0.26, 1.7, 3.0, 4.5], np.float32)  # 0.0078125 / (1/64) = 0.5: a tie
 ties = np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5], np.float32) * 0.5
 x_rand = (rng.normal(size=2000) * 1.3).astype(np.float32)
-case("q2", "uint8, scale 1/64, zero point 64", call("quantize", x_pub, 1 / 64, 64, "uint8"), equal(), public=True)
+case("q2", "uint8, scale 1/64, zero point 64", call("quantize", x_pub, 1 / 64, 64, "uint8"), equal(dtype=True), public=True)
 case("q2", "dequantize those", call("dequantize", np.array([0, 45, 64, 81, 173, 255], np.uint8), 1 / 64, 64),
-     close(atol=0), public=True)
+     close(atol=0, dtype=True), public=True)
 case("q2", "halves round to even (ONNX semantics): scale 0.5, zero point 10", call("quantize", ties, 0.5, 10, "uint8"),
      equal(), weight=2)
 case("q2", "saturation: values outside the range clip to 0 and 255",
@@ -128,7 +128,7 @@ case("q2", "dequantize(zero point) is exactly 0", call("dequantize", np.array([1
 arrays = {f"normal, seed {s}": (np.random.default_rng(s).normal(size=1000) * (s + 1) * 0.7 + 0.3 * s).astype(np.float32)
           for s in range(3)}
 neg = -np.abs(np.random.default_rng(7).normal(size=300)).astype(np.float32) - 0.5
-case("q3", "uint8 round trip", call("fake_quant", x_pub, "uint8"), close(atol=1e-6), public=True)
+case("q3", "uint8 round trip", call("fake_quant", x_pub, "uint8"), close(atol=1e-6, dtype=True), public=True)
 case("q3", "int8 max error", call("max_roundtrip_error", x_pub, "int8"), close(rtol=1e-5), public=True)
 for name, x in arrays.items():
     case("q3", f"uint8 round trip, {name}", call("fake_quant", x, "uint8"), close(atol=1e-6))
@@ -152,7 +152,7 @@ zero_ch = conv2[:4].copy()
 zero_ch[2] = 0
 outlier = conv2.copy()
 outlier[0, 0, 0, 0] = 10 * np.abs(conv2).max()
-case("q4", "scales of digits-cnn's first conv", call("per_channel_scales", W["0.weight"]), close(rtol=1e-6), public=True)
+case("q4", "scales of digits-cnn's first conv", call("per_channel_scales", W["0.weight"]), close(rtol=1e-6, dtype=True), public=True)
 case("q4", "per-channel round trip of digits-cnn's first conv", call("fake_quant_per_channel", W["0.weight"]),
      close(atol=1e-6), public=True)
 case("q4", "scales of the second conv [32, 16, 3, 3]", call("per_channel_scales", conv2), close(rtol=1e-6))
@@ -172,7 +172,7 @@ qb_big = rng.integers(-128, 128, size=(3000, 4)).astype(np.int8)
 qb_u8 = rng.integers(0, 256, size=(3000, 4)).astype(np.uint8)
 a_f = rng.normal(size=(6, 50)).astype(np.float32) + 0.4
 b_f = (rng.normal(size=(50, 7)) * 0.1).astype(np.float32)
-case("q5", "a small int matmul", call("int_matmul", qa, 121, qb, 0), equal(), public=True)
+case("q5", "a small int matmul", call("int_matmul", qa, 121, qb, 0), equal(dtype=True), public=True)
 case("q5", "a quantized matmul", call("quantized_matmul", a_f[:2, :8], b_f[:8, :3]), close(rtol=1e-4, atol=1e-5),
      public=True)
 case("q5", "K = 3000 agrees with ONNX Runtime's MatMulInteger (uint8 x int8)", call("int_matmul", qa_big, 77, qb_big, 0),

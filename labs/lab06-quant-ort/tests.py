@@ -109,7 +109,7 @@ def summary(feeds) -> dict:
 
 # -- q1: the calibration data reader -----------------------------------------------------------------
 small = x_train[:100]
-case("q1", "1,433 training images in batches of 32", call("reader_summary", ref("x_train"), 32), equal(),
+case("q1", "1,433 training images in batches of 32", call("reader_summary", ref("x_train"), 32), equal(dtype=True),
      public=True)
 case("q1", "batches of 50, input named 'pixels'",
      lambda ns: summary(drain(ns.DigitsReader(x_train, 50, input_name="pixels"))), equal())

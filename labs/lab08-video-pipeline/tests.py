@@ -34,7 +34,7 @@ def frame(uri, i=0):
 # -- q1: pre-processing -----------------------------------------------------------------------------
 f320 = frame("synthetic://?frames=20&size=320x240", 10)
 rng = np.random.default_rng(8)
-case("q1", "a 320x240 synthetic frame", call("preprocess_frame", f320), close(atol=1e-6), public=True)
+case("q1", "a 320x240 synthetic frame", call("preprocess_frame", f320), close(atol=1e-6, dtype=True), public=True)
 case("q1", "a portrait frame (60 wide, 100 high)", call("preprocess_frame", rng.integers(0, 256, (100, 60, 3), np.uint8)),
      close(atol=1e-6), weight=2)
 case("q1", "a 640x480 frame to 64x64", call("preprocess_frame", frame("synthetic://?frames=5&size=640x480", 3), 64),
