@@ -9,6 +9,8 @@
     kernel.py     running cells as Jupyter does (in-process IPython), for grader, reference and check
     autotest.py   nbgrader's ### AUTOTEST directives, expanded as nbgrader does
     selfcheck.py  students' self-check: check("q1") in a notebook, `edgekit check` in a shell
+    feedback.py, local_limits.py   the words of a failure (the same in check() and the grader's
+                  feedback); the grader's call_s and output_kb applied in a student's own kernel
     reference.py  the instructor's solution run once, for expected values
     wire.py       values across the wall between grader and student process (JSON, never pickle)
     errors.py     the student's exceptions, rebuilt in the grader by name and builtin base
