@@ -115,6 +115,10 @@ def compared(target: Any, compare: Callable[[Any, Any], str | None], got: Any, w
         named = [(f"argument {i + 1}", a) for i, a in enumerate(target.args)] + list(target.kwargs.items())
         for name, arg in named:
             if isinstance(arg, np.ndarray) and arg.size > 6 and arg.shape == shape:
-                msg = f"{msg}; there the input ({name}) is {_short(arg[index])}"
+                try:  # an array index; a mismatch inside a container (dict key, list item) has another kind
+                    there = arg[index]
+                except (IndexError, TypeError, ValueError):
+                    break
+                msg = f"{msg}; there the input ({name}) is {_short(there)}"
                 break
     return f"{describe}: {msg}"
