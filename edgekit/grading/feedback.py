@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .cases import Call, _short
+from .targets import Call, _short
 
 _MISSING = re.compile(r"name '([^']+)' is not defined")
 _FRAME_FN = re.compile(r", in ([A-Za-z_][A-Za-z0-9_]*)$")

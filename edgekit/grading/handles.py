@@ -66,7 +66,7 @@ class Remote:
 def encode_arg(v: Any, proc: StudentProcess | None = None) -> Any:
     """Arguments for the student's process: data, plus tags it resolves there — Obj/Ref/Remote, a
     library object by its import path (``np.float32``), a grader function as a callback."""
-    from .cases import to_wire
+    from .targets import to_wire
 
     def extra(x: Any) -> Any:
         if isinstance(x, Remote):
