@@ -1,8 +1,8 @@
 """Labs and their autograder: release student notebooks, let students self-check, grade safely.
 
     lab.py        the lab format (lab.toml + instructor notebook + tests.py; nbgrader notebooks too)
-    cases.py      what tests.py declares: case(), call(), get(), obj(), close(), equal(), within(),
-                  against(), raised()
+    cases.py      what tests.py declares: case(), and the comparisons close(), equal(), within(), against()
+    targets.py    what a case asks the student's code for: call(), get(), obj(), ref(), raised(); values shown
     notebook.py   reading notebooks, cell roles, nbgrader's test cells
     handout.py    the student release: stubs, no instructor cells or hidden tests, public checks
     assemble.py   what runs: the student's cells in their order, the instructor's cells restored
