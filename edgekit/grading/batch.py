@@ -87,6 +87,10 @@ def _warm(grader: int) -> None:
     import edgekit.grading.results  # noqa: F401
     from IPython.core.inputtransformer2 import TransformerManager  # noqa: F401
 
+    from .child import prime
+
+    prime()  # the fence's allow-list, once per worker: its judges and student processes find it made
+
 
 def _die_with(grader: int) -> None:
     """End this worker when the grader ends, even by ``kill -9``: otherwise it grades on, unseen.

@@ -25,8 +25,8 @@ from .errors import StudentGone, describe
 from .process import CellStopped, Remote, StudentProcess, submission_group
 
 # student processes per submission: one, plus spares for restarts, forked before the judge reads any
-# secret. Each costs a fork, a fence and a cgroup (about 20 ms of the judge's time): one restart per
-# question, at most 3 spares — a notebook that hangs or dies more often loses its remaining questions.
+# secret. A spare waits unfenced until a restart needs it (a fork, about 2 ms of the judge's time): one
+# restart per question, at most 3 spares — a notebook that hangs or dies more often loses its remaining questions.
 MAX_PROCESSES = 4
 MAX_NOTEBOOK_BYTES = 64 * 2**20
 
@@ -117,8 +117,9 @@ def start_students(task: Task) -> list[StudentProcess]:
     need_cgroup = task.isolate and not task.unsafe_no_cgroups
     # one cgroup for the submission: its caps hold for the running process and the idle spares together
     group = submission_group(task.limits, task.isolate, need_cgroup)
+    # the first fences itself at once, while the judge reads the lab; the spares only when a restart needs them
     procs = [StudentProcess.start(Path(task.scratch).resolve(), hide, task.limits, task.isolate, need_cgroup,
-                                  group=group) for _ in range(min(1 + task.questions, MAX_PROCESSES))]
+                                  group=group, idle=i > 0) for i in range(min(1 + task.questions, MAX_PROCESSES))]
     return [p.drain() for p in procs]  # output threads only once no more forks follow
 
 
