@@ -115,7 +115,7 @@ def start_students(task: Task) -> list[StudentProcess]:
 
         private_scratch(Path(task.scratch).resolve(), task.limits.disk_mb)
     need_cgroup = task.isolate and not task.unsafe_no_cgroups
-    # one cgroup for the submission: its caps hold for the running process and the idle spares together
+    # one cgroup for the submission, shared by its processes: a spare joins it when a restart wakes it
     group = submission_group(task.limits, task.isolate, need_cgroup)
     # the first fences itself at once, while the judge reads the lab; the spares only when a restart needs them
     procs = [StudentProcess.start(Path(task.scratch).resolve(), hide, task.limits, task.isolate, need_cgroup,
