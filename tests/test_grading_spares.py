@@ -55,7 +55,7 @@ def test_a_spare_fences_itself_only_when_woken():
 
 
 @pytest.mark.skipif(not LINUX, reason="the fence's allow-list is Linux only")
-def test_the_allow_list_is_made_again_when_a_package_is_imported(tmp_path, monkeypatch):
+def test_the_allow_list_is_made_again_when_a_package_is_imported_or_a_folder_made(tmp_path, monkeypatch):
     pkg = tmp_path / "ek_spare_test_pkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
@@ -66,3 +66,7 @@ def test_the_allow_list_is_made_again_when_a_package_is_imported(tmp_path, monke
     __import__("ek_spare_test_pkg")
     after = sandbox.allowed()
     assert str(pkg) in after and after == sandbox._allowed([])
+    later = str(tmp_path / "zoo-cache")  # the zoo's cache folder, made after the list was
+    assert later not in sandbox.allowed([later])
+    os.mkdir(later)
+    assert later in sandbox.allowed([later])

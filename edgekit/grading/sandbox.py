@@ -143,12 +143,12 @@ def allowed(extra: list[str] = ()) -> list[str]:
     Packages from other places on ``sys.path`` (an editable install's repository, the current
     folder) are bound one package folder at a time: the folder holding them may hold the course.
 
-    Kept for the same ``extra``, ``sys.path`` and number of imported modules: made once in a
-    grading worker (:func:`edgekit.grading.child.prime`), it is found made in every process forked
-    from it. Walking ``sys.modules`` in a fresh fork is the dearest step of the fence (~15 ms):
-    touching each module object copies the memory page it lies on.
+    Kept while ``extra`` (and which of it exists), ``sys.path``, the working folder and the number
+    of imported modules stay the same: made once in a grading worker (:func:`edgekit.grading.child.prime`),
+    it is found made in every process forked from it. Walking ``sys.modules`` in a fresh fork is the
+    dearest step of the fence (~15 ms): touching each module object copies the memory page it lies on.
     """
-    key = (tuple(extra), tuple(sys.path), len(sys.modules))
+    key = (tuple((p, os.path.isdir(p)) for p in extra), tuple(sys.path), os.getcwd(), len(sys.modules))
     if key not in _ALLOWED:
         _ALLOWED.clear()
         _ALLOWED[key] = _allowed(extra)
