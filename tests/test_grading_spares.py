@@ -46,7 +46,7 @@ JUDGE = textwrap.dedent("""
 
 @pytest.mark.skipif(not (LINUX and os.geteuid() == 0 and cgroups.detect()), reason="the full fence needs root and cgroups")
 def test_a_spare_fences_itself_only_when_woken():
-    run = subprocess.run([sys.executable, "-c", JUDGE], capture_output=True, text=True, timeout=120)
+    run = subprocess.run([sys.executable, "-c", JUDGE], capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0, run.stderr
     got = json.loads(run.stdout.strip().splitlines()[-1])
     # 0: it left at the closed pipe; a spare that had fenced itself would have failed to read a program (70)

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import cgroups, wire
-from .child import SAFE_ENV, WORKER_ENV, _child, _zoo_cache, _zoo_models, clean_environ, prime, student_env  # noqa: F401
+from . import cgroups, child, wire
+from .child import SAFE_ENV, WORKER_ENV, _child, _zoo_cache, _zoo_models, clean_environ  # noqa: F401 (re-exported)
 from .errors import StudentError, StudentGone, from_reply  # noqa: F401  (StudentError: re-exported)
 from .handles import Remote, _apply_mutations, encode_arg  # noqa: F401  (encode_arg: re-exported)
 from .lab import Limits
@@ -93,9 +93,9 @@ class StudentProcess:
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         out_r, out_w = os.pipe()
-        env = student_env()
+        env = child.student_env()
         if isolate:
-            prime()  # the allow-list, made once here rather than in each child
+            child.prime()  # the allow-list, made once here rather than in each child
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
