@@ -307,6 +307,8 @@ def grade_with(spares: list[StudentProcess], task: Task) -> dict:
     except Exception as exc:  # a grader-side failure: record it, never lose the batch
         record.update(status="error", notes=record["notes"] + [f"grader error: {exc}", traceback.format_exc()[-2000:]])
     finally:
+        for p in used + spares:
+            p.kill(wait=False)  # all at once: they end side by side, then close() waits for each
         outputs = [p.close() for p in used + spares]
         for group in {id(p.group): p.group for p in used + spares if p.group is not None}.values():
             group.remove()  # the submission's cgroup, shared by its processes (start_students)

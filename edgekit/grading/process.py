@@ -235,15 +235,17 @@ class StudentProcess:
 
     # -- ending ---------------------------------------------------------------------------------
 
-    def kill(self) -> None:
-        """SIGKILL the process; in a PID namespace everything it started dies with it."""
+    def kill(self, wait: bool = True) -> None:
+        """SIGKILL the process; in a PID namespace everything it started dies with it. ``wait=False``:
+        do not wait for it to end (several processes killed first, then waited for, end side by side)."""
         if self.status is None:
             for kill in (os.kill, os.killpg):  # the group too, for the no-namespace fallback
                 try:
                     kill(self.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-            self.wait()
+            if wait:
+                self.wait()
 
     def wait(self) -> int:
         if self.status is None:
