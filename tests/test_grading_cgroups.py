@@ -100,6 +100,28 @@ def test_v1_live_group_holds_a_process_and_is_removed():
     assert not any(d.exists() for d in g.dirs)
 
 
+@pytest.mark.skipif(not (LINUX and os.geteuid() == 0 and cgroups.detect() == "v1"), reason="live v1 cgroups need root on a v1 host")
+def test_debris_cleaning_takes_a_dead_judges_group_not_a_live_graders_empty_one():
+    """A grader starting next to another one must not remove the group it just made and has yet to join."""
+    from edgekit.grading.batch import _clean_debris
+
+    live = cgroups.create(256, 16)  # named after this process: alive, and empty until a process joins
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)  # a judge that is gone
+    dead = cgroups.ROOT / "pids" / "edgekit" / f"{pid}-0badc0de"
+    dead.mkdir()
+    try:
+        _clean_debris()
+        assert all(d.is_dir() for d in live.dirs), live.dirs
+        assert not dead.exists()
+    finally:
+        live.remove()
+        if dead.exists():
+            dead.rmdir()
+
+
 # -- seccomp: the program through a BPF interpreter, then live ------------------------------------
 
 def _run_bpf(prog, nr: int, arch: int, arg0: int = 0) -> int:

@@ -77,6 +77,10 @@ def _warm(grader: int) -> None:
     import edgekit.grading.results  # noqa: F401
     from IPython.core.inputtransformer2 import TransformerManager  # noqa: F401
 
+    from .child import prime
+
+    prime()  # the fence's allow-list, once per worker: its judges and student processes find it made
+
 
 def _die_with(grader: int) -> None:
     """End this worker when the grader ends, even by ``kill -9``: otherwise it grades on, unseen.
@@ -165,10 +169,12 @@ def _clean_debris() -> list[str]:
     from .sandbox import CGROUP_PIDS
 
     for g in (CGROUP_PIDS / "edgekit").glob("*") if (CGROUP_PIDS / "edgekit").is_dir() else []:
-        try:
-            g.rmdir()  # only empty groups go; one in use by another grader refuses
-        except OSError:
-            pass
+        m = re.fullmatch(r"(\d{1,10})-[0-9a-f]{8}", g.name)  # "<judge pid>-<random>" (cgroups.create)
+        if m and not alive(int(m.group(1))):  # a live grader's group may be empty for a moment: not ours to take
+            try:
+                g.rmdir()  # only empty groups go
+            except OSError:
+                pass
     return problems
 
 

@@ -109,8 +109,7 @@ def _fence(scratch: Path, hide: list[Path], limits: Limits, level: str, env: dic
         os.close(sync_up[0]), os.close(sync_down[1]), os.close(proc)
     else:
         _become_parent(req, resp)  # the first process in the new PID namespace must be a child
-    extra = [env["EDGEKIT_CACHE"]] + ([env["EDGEKIT_MODELS_DIR"]] if "EDGEKIT_MODELS_DIR" in env else [])
-    layers["problems"] = sandbox.build_root(scratch, [*hide, _DEMO], extra)
+    layers["problems"] = sandbox.build_root(scratch, [*hide, _DEMO], _extra(env))
     layers["root"] = "pivot_root to an allow-list"
     if level == "root":
         sandbox.enter_user_namespace(sync_up[1], sync_down[0])
@@ -130,14 +129,38 @@ def _fence(scratch: Path, hide: list[Path], limits: Limits, level: str, env: dic
 _DEMO = Path(__file__).parent / "demo"  # the demo lab's solutions ship inside edgekit
 
 
+def _extra(env: dict) -> list[str]:
+    """Folders bound read-only besides the allow-list: the zoo's cache and models."""
+    return [env["EDGEKIT_CACHE"]] + ([env["EDGEKIT_MODELS_DIR"]] if env.get("EDGEKIT_MODELS_DIR") else [])
+
+
+def student_env() -> dict:
+    """The environment a student process starts with: the safe variables and the zoo's folders."""
+    env = {k: v for k, v in os.environ.items() if k in SAFE_ENV or k.startswith("LC_")}
+    env["EDGEKIT_CACHE"] = str(_zoo_cache())  # built zoo models stay readable (read-only) for student code
+    models = _zoo_models()
+    if models:  # the zoo's manifest and committed models (a repository's models/ folder): read-only too
+        env["EDGEKIT_MODELS_DIR"] = models
+    return env
+
+
+def prime() -> None:
+    """Make the fence's allow-list here, before forking: each student process forked later finds it
+    made (:func:`edgekit.grading.sandbox.allowed`) instead of walking ``sys.modules`` itself."""
+    if _LINUX:
+        sandbox.allowed(_extra(student_env()))
+
+
 def _child(scratch: Path, hide: list[Path], limits: Limits, isolate: bool, group: cgroups.Group | None,
-           req: int, resp: int, out: int, env: dict, probe: bool = False) -> None:
+           req: int, resp: int, out: int, env: dict, probe: bool = False, idle: bool = False) -> None:
     code = 0
     try:
         _own_fds(req, resp, out)
         _unbuffered_output()
         os.setsid()  # own process group: the grader's terminal signals do not reach it
         sandbox.die_with_parent()
+        if idle and os.read(req, 1) != b"F":  # a spare: fence only when needed (StudentProcess.fenced)
+            leave(0)  # the grader closed the pipe: not needed after all
         if _LINUX:
             sandbox.wipe_environ()  # before any fork below: every process of the student's is a copy
         in_group = group.join() if group is not None else False

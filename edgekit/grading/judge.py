@@ -26,8 +26,8 @@ from .errors import StudentGone
 from .process import CellStopped, Remote, StudentProcess, submission_group
 
 # student processes per submission: one, plus spares for restarts, forked before the judge reads any
-# secret. Each costs a fork, a fence and a cgroup (about 20 ms of the judge's time): one restart per
-# question, at most 3 spares — a notebook that hangs or dies more often loses its remaining questions.
+# secret. A spare waits unfenced until a restart needs it (a fork, about 2 ms of the judge's time): one
+# restart per question, at most 3 spares — a notebook that hangs or dies more often loses its remaining questions.
 MAX_PROCESSES = 4
 MAX_NOTEBOOK_BYTES = 64 * 2**20
 
@@ -111,10 +111,11 @@ def start_students(task: Task) -> list[StudentProcess]:
 
         private_scratch(Path(task.scratch).resolve(), task.limits.disk_mb)
     need_cgroup = task.isolate and not task.unsafe_no_cgroups
-    # one cgroup for the submission: its caps hold for the running process and the idle spares together
+    # one cgroup for the submission, shared by its processes: a spare joins it when a restart wakes it
     group = submission_group(task.limits, task.isolate, need_cgroup)
+    # the first fences itself at once, while the judge reads the lab; the spares only when a restart needs them
     procs = [StudentProcess.start(Path(task.scratch).resolve(), hide, task.limits, task.isolate, need_cgroup,
-                                  group=group) for _ in range(min(1 + task.questions, MAX_PROCESSES))]
+                                  group=group, idle=i > 0) for i in range(min(1 + task.questions, MAX_PROCESSES))]
     return [p.drain() for p in procs]  # output threads only once no more forks follow
 
 
@@ -305,6 +306,8 @@ def grade_with(spares: list[StudentProcess], task: Task) -> dict:
     except Exception as exc:  # a grader-side failure: record it, never lose the batch
         record.update(status="error", notes=record["notes"] + [f"grader error: {exc}", traceback.format_exc()[-2000:]])
     finally:
+        for p in used + spares:
+            p.kill(wait=False)  # all at once: they end side by side, then close() waits for each
         outputs = [p.close() for p in used + spares]
         for group in {id(p.group): p.group for p in used + spares if p.group is not None}.values():
             group.remove()  # the submission's cgroup, shared by its processes (start_students)

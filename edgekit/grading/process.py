@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import cgroups, wire
+from . import cgroups, child, wire
 from .child import SAFE_ENV, WORKER_ENV, _child, _zoo_cache, _zoo_models, clean_environ  # noqa: F401 (re-exported)
 from .errors import StudentError, StudentGone, from_reply  # noqa: F401  (StudentError: re-exported)
 from .handles import Remote, _apply_mutations, encode_arg  # noqa: F401  (encode_arg: re-exported)
@@ -70,6 +70,7 @@ class StudentProcess:
         self.callbacks: dict[int, Any] = {}  # grader functions the student's code may call back
         self.probe_open = False
         self.replaying = False  # a test cell replays here: echo a call's prints, mirror its argument changes
+        self.own_group, self.idle = True, False
 
     def drain(self) -> StudentProcess:
         """Start collecting the process's output (call after the last fork: threads and fork don't mix)."""
@@ -79,33 +80,33 @@ class StudentProcess:
 
     @classmethod
     def start(cls, scratch: Path, hide: list[Path], limits: Limits, isolate: bool = True,
-              need_cgroup: bool = False, probe: bool = False, group: cgroups.Group | None = None) -> StudentProcess:
+              need_cgroup: bool = False, probe: bool = False, group: cgroups.Group | None = None,
+              idle: bool = False) -> StudentProcess:
         """Fork a fenced student process. ``need_cgroup``: refuse (CgroupError) rather than run uncapped;
         ``probe``: its "fenced" message says what it sees from inside (``edgekit doctor --grading``);
         ``group``: a cgroup shared with the submission's other processes (see :func:`submission_group`),
-        which the caller removes; by default the process gets one of its own."""
+        which the caller removes; by default the process gets one of its own. ``idle``: a spare, which
+        waits (forked, not yet fenced) until :meth:`fenced` is called: most are never needed."""
         own = group is None
         if own:
             group = submission_group(limits, isolate, need_cgroup)
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         out_r, out_w = os.pipe()
-        env = {k: v for k, v in os.environ.items() if k in SAFE_ENV or k.startswith("LC_")}
-        env["EDGEKIT_CACHE"] = str(_zoo_cache())  # built zoo models stay readable (read-only) for student code
-        models = _zoo_models()
-        if models:  # the zoo's manifest and committed models (a repository's models/ folder): read-only too
-            env["EDGEKIT_MODELS_DIR"] = models
+        env = child.student_env()
+        if isolate:
+            child.prime()  # the allow-list, made once here rather than in each child
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # the student's side; never returns
             os.close(req_w), os.close(resp_r), os.close(out_r)
-            _child(scratch, hide, limits, isolate, group, req_r, resp_w, out_w, env, probe)
+            _child(scratch, hide, limits, isolate, group, req_r, resp_w, out_w, env, probe, idle)
         os.close(req_r), os.close(resp_w), os.close(out_w)
         os.set_blocking(req_w, False)  # with deadlines in wire.send/recv: never stuck on a pipe
         os.set_blocking(resp_r, False)
         proc = cls(pid, req_w, resp_r, out_r, limits.output_kb * 1024, group)
-        proc.own_group = own
+        proc.own_group, proc.idle = own, idle
         return proc
 
     # -- requests -------------------------------------------------------------------------------
@@ -132,6 +133,13 @@ class StudentProcess:
             raise StudentGone(self.death()) from None
 
     def fenced(self, deadline: float) -> dict:
+        """Wait for the process's report on its fence (an idle spare is told to fence itself first)."""
+        if self.idle:
+            self.idle = False
+            try:
+                os.write(self.req, b"F")  # one byte into an empty pipe: never blocks
+            except OSError:
+                raise StudentGone(self.death()) from None
         self.fence = self._recv(deadline)
         return self.fence
 
@@ -227,15 +235,17 @@ class StudentProcess:
 
     # -- ending ---------------------------------------------------------------------------------
 
-    def kill(self) -> None:
-        """SIGKILL the process; in a PID namespace everything it started dies with it."""
+    def kill(self, wait: bool = True) -> None:
+        """SIGKILL the process; in a PID namespace everything it started dies with it. ``wait=False``:
+        do not wait for it to end (several processes killed first, then waited for, end side by side)."""
         if self.status is None:
             for kill in (os.kill, os.killpg):  # the group too, for the no-namespace fallback
                 try:
                     kill(self.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-            self.wait()
+            if wait:
+                self.wait()
 
     def wait(self) -> int:
         if self.status is None:
@@ -268,7 +278,7 @@ class StudentProcess:
             except OSError:
                 pass
         self.kill()
-        if self.group is not None and getattr(self, "own_group", True):
+        if self.group is not None and self.own_group:
             self.group.remove()
         return self.drain().out.text()
 
