@@ -160,7 +160,7 @@ def _child(scratch: Path, hide: list[Path], limits: Limits, isolate: bool, group
         os.setsid()  # own process group: the grader's terminal signals do not reach it
         sandbox.die_with_parent()
         if idle and os.read(req, 1) != b"F":  # a spare: fence only when needed (StudentProcess.fenced)
-            leave(0)  # the grader closed the pipe: not needed after all
+            wire.leave(0)  # the grader closed the pipe: not needed after all
         if _LINUX:
             sandbox.wipe_environ()  # before any fork below: every process of the student's is a copy
         in_group = group.join() if group is not None else False
