@@ -103,7 +103,7 @@ def test_v1_live_group_holds_a_process_and_is_removed():
 @pytest.mark.skipif(not (LINUX and os.geteuid() == 0 and cgroups.detect() == "v1"), reason="live v1 cgroups need root on a v1 host")
 def test_debris_cleaning_takes_a_dead_judges_group_not_a_live_graders_empty_one():
     """A grader starting next to another one must not remove the group it just made and has yet to join."""
-    from edgekit.grading.batch import _clean_debris
+    from edgekit.grading.cleanup import clean_debris
 
     live = cgroups.create(256, 16)  # named after this process: alive, and empty until a process joins
     pid = os.fork()
@@ -113,7 +113,7 @@ def test_debris_cleaning_takes_a_dead_judges_group_not_a_live_graders_empty_one(
     dead = cgroups.ROOT / "pids" / "edgekit" / f"{pid}-0badc0de"
     dead.mkdir()
     try:
-        _clean_debris()
+        clean_debris(30.0)
         assert all(d.is_dir() for d in live.dirs), live.dirs
         assert not dead.exists()
     finally:

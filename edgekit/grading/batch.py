@@ -29,7 +29,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
 
-from .cleanup import remove_tree
+from .cleanup import clean_debris, remove_tree
 from .judge import Task, submission_hash
 from .lab import Lab, LabError, load_lab
 from .results import BatchResult, atomic_write, grades_csv, read_record, write_student
@@ -148,38 +148,6 @@ def _git_dirs(start: Path) -> list[Path]:
     return []
 
 
-def _clean_debris() -> list[str]:
-    """Scratch folders and cgroups left by a grader that was killed (SIGKILL cannot clean up).
-
-    The folders hold what students' code wrote: removed without recursion, within a time budget
-    (:func:`edgekit.grading.cleanup.remove_tree`). Returns what could not be removed.
-    """
-    import re
-
-    from .cgroups import alive
-
-    problems = []
-    deadline = time.monotonic() + CLEANUP_BUDGET_S
-    for d in Path(tempfile.gettempdir()).glob("edgekit-grade-*"):
-        m = re.match(r"edgekit-grade-(\d+)-", d.name)
-        if m and not alive(int(m.group(1))):
-            removal = remove_tree(d, max(1.0, deadline - time.monotonic()))
-            if not removal.complete:
-                problems.append(f"debris of an earlier run: {removal}")
-    from .sandbox import CGROUP_PIDS
-
-    for g in (CGROUP_PIDS / "edgekit").glob("*") if (CGROUP_PIDS / "edgekit").is_dir() else []:
-        m = re.fullmatch(r"(\d{1,10})-[0-9a-f]{8}", g.name)  # "<judge pid>-<random>" (cgroups.create)
-        if m and not alive(int(m.group(1))):  # a live grader's group may be empty for a moment: not ours to take
-            try:
-                g.rmdir()  # only empty groups go
-            except OSError:
-                pass
-    return problems
-
-
-
-
 def expected_file(lab: Lab, out: Path, cases) -> Path:
     """Expected values from the reference, computed once per lab fingerprint (kept in ``OUT/.edgekit``)."""
     from .reference import expected_values
@@ -225,7 +193,7 @@ def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, 
     expected = expected_file(lab, out, cases)
     found = find_submissions(submissions, lab)
     fingerprint = lab.fingerprint()
-    warnings = _clean_debris()
+    warnings = clean_debris(CLEANUP_BUDGET_S)
     scratch_root = Path(tempfile.mkdtemp(prefix=f"edgekit-grade-{os.getpid()}-")).resolve()
     # what student code must never see: this lab (and its siblings), other submissions, grades, scratch
     secret = [lab.root.resolve(), submissions, out, scratch_root, *[Path(h).resolve() for h in hide]]

@@ -188,3 +188,34 @@ def _rmdir(name: str, dir_fd: int, report: Removal) -> None:
         pass
     except OSError as exc:  # not empty (something appeared), busy (a mount point): leave it
         report.problems.append(f"{name}: {exc.strerror}")
+
+
+def clean_debris(budget_s: float) -> list[str]:
+    """Scratch folders and cgroups left by a grader that was killed (SIGKILL cannot clean up).
+
+    The folders hold what students' code wrote: removed without recursion, within a time budget
+    (:func:`remove_tree`). Returns what could not be removed.
+    """
+    import re
+    import tempfile
+
+    from .cgroups import alive
+
+    problems = []
+    deadline = time.monotonic() + budget_s
+    for d in Path(tempfile.gettempdir()).glob("edgekit-grade-*"):
+        m = re.match(r"edgekit-grade-(\d+)-", d.name)
+        if m and not alive(int(m.group(1))):
+            removal = remove_tree(d, max(1.0, deadline - time.monotonic()))
+            if not removal.complete:
+                problems.append(f"debris of an earlier run: {removal}")
+    from .sandbox import CGROUP_PIDS
+
+    for g in (CGROUP_PIDS / "edgekit").glob("*") if (CGROUP_PIDS / "edgekit").is_dir() else []:
+        m = re.fullmatch(r"(\d{1,10})-[0-9a-f]{8}", g.name)  # "<judge pid>-<random>" (cgroups.create)
+        if m and not alive(int(m.group(1))):  # a live grader's group may be empty for a moment: not ours to take
+            try:
+                g.rmdir()  # only empty groups go
+            except OSError:
+                pass
+    return problems
