@@ -7,7 +7,8 @@ Runs in a process that has imported numpy, onnxruntime and edgekit (as a grading
 then ``StudentProcess.start`` + ``fenced()`` + ``close()`` n times, in a judge-like child (the
 scratch tmpfs is mounted by the judge, in its own mount namespace). Prints the median and the
 minimum per student process, in milliseconds, and which fence level and layers were reached.
-Per-submission grading time includes one to four of these (a spare per question): compare with
+Per-submission grading time normally includes one of these: spares for restarts are forked
+unfenced and fence themselves only when a restart needs them. Compare with
 ``benchmarks/grading.py`` for the whole.
 """
 
