@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any
 
 from .bursts import FREQUENCY, OTHERS, PRESSURE, assess_bursts
 
@@ -133,7 +133,7 @@ class watch:
         self.sampler = Sampler(interval_s=interval_s)
         self.suspect: dict = {"is_suspect": False, "reasons": [], "notes": ["no samples were taken"]}
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> watch:
         self.sampler.start()
         return self
 
