@@ -126,7 +126,8 @@ class BenchResult:
         if lat.get("n_marked") and lat.get("p99_unmarked") is None:
             text += "; every sample overlapped a disturbance"
         elif lat.get("n_marked"):
-            text += f"; without the {lat['n_marked']} marked samples p90 {lat['p90_unmarked']:.3f}, p99 {lat['p99_unmarked']:.3f}"
+            text += (f"; without the {lat['n_marked']} marked samples p90 {f(lat['p90_unmarked'])}, "
+                     f"p99 {f(lat['p99_unmarked'])} {unit}")
         text += f"  [{verdict(self.suspect)}]"
         if self.suspect.get("is_suspect"):
             text += "\n  SUSPECT: " + "; ".join(self.suspect.get("reasons", []))
