@@ -49,7 +49,8 @@ def _fake_blocks(monkeypatch, p50_ms: dict[int, float]):
     def fake_run(cmd, **_):
         threads = int(cmd[cmd.index("--threads") + 1])
         samples = (p50_ms[threads] * rng.uniform(0.95, 1.05, 200)).tolist()
-        block = {"model": "m", "config": {"threads": threads}, "samples_ms": samples,
+        block = {"model": "m", "model_sha256": "0" * 64, "config": {"threads": threads}, "samples_ms": samples,
+                 "cold_start_ms": {"session_ms": 1.0, "first_run_ms": 0.1},
                  "latency_ms": {"p50": float(np.median(samples)), "n": len(samples)}, "throughput_ips": 1e3}
         with open(cmd[cmd.index("--json") + 1], "w") as f:
             json.dump(block, f)

@@ -238,19 +238,12 @@ def _bench_ab(args) -> int:
         parse_config(text)
     res = run_ab(args.model, args.ab[0], args.ab[1], rounds=args.rounds, block_s=1.0 if args.min_s is None else args.min_s,
                  min_effect=args.min_effect)
-    from ..perf.bench import time_unit
-    from ..perf.verdict import verdict
-
-    for side, r in (("A", res.a), ("B", res.b)):
-        scale, unit = time_unit(r["latency_ms"]["p50"])
-        print(f"{side} = {r['label']}: p50 {r['latency_ms']['p50'] * scale:.4g} {unit} over {r['latency_ms']['n']} "
-              f"samples in {len(r.get('runs') or [])} blocks  [{verdict(r)}]")
+    text = str(res).split("\n")
+    print("\n".join(text[:2]))
     _say_missing([res.a, res.b])
-    print(f"order of blocks (one process each): {' '.join(res.order)}")
-    print(res.comparison)
+    print("\n".join(text[2:]))
     if args.json:
-        Path(args.json).write_text(json.dumps({"a": res.a, "b": res.b, "order": res.order,
-                                               "comparison": res.comparison.to_dict()}, indent=1))
+        Path(args.json).write_text(json.dumps(res.to_dict(), indent=1))
         print(f"wrote {args.json}")
     return 0
 

@@ -32,10 +32,12 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .._errors import ConfigError
-from .stats import summarize
+
+if TYPE_CHECKING:
+    from .comparison import Comparison
 
 T = TypeVar("T")
 
@@ -78,10 +80,28 @@ def _cli_args(cfg: dict) -> list[str]:
 
 @dataclass
 class ABResult:
+    """What :func:`run_ab` measured: each side's merged result (``a``, ``b``), the order the blocks ran
+    in, and the :class:`~edgekit.perf.comparison.Comparison` of B against A."""
+
     a: dict
     b: dict
     order: list[str]
-    comparison: object
+    comparison: Comparison
+
+    def to_dict(self) -> dict:
+        return {"schema": "edgekit.perf.ab/1", "a": self.a, "b": self.b, "order": self.order,
+                "comparison": self.comparison.to_dict()}
+
+    def __str__(self) -> str:
+        from .bench import time_unit
+        from .verdict import verdict
+
+        sides = []
+        for side, r in (("A", self.a), ("B", self.b)):
+            scale, unit = time_unit(r["latency_ms"]["p50"])
+            sides.append(f"{side} = {r['label']}: p50 {r['latency_ms']['p50'] * scale:.4g} {unit} over "
+                         f"{r['latency_ms']['n']} samples in {len(r.get('runs') or [])} blocks  [{verdict(r)}]")
+        return "\n".join([*sides, f"order of blocks (one process each): {' '.join(self.order)}", str(self.comparison)])
 
 
 def schedule(sides: Sequence[str], rounds: int, seed: int | None = None) -> list[list[str]]:
@@ -139,18 +159,13 @@ def run_ab(model: str, config_a: str, config_b: str, *, rounds: int = 6, block_s
 
 
 def _merge(blocks: list[dict], label: str) -> dict:
-    """Pool the warm samples of several blocks into one result (the first block's metadata); each
-    block stays a run of its own under ``runs``."""
-    merged = dict(blocks[0])
-    samples = [s for b in blocks for s in b["samples_ms"]]
-    merged["samples_ms"] = samples
-    merged["latency_ms"] = summarize(samples)
-    merged["throughput_ips"] = sum(b["throughput_ips"] for b in blocks) / len(blocks)
+    """One side's result: its blocks merged as independent runs (:func:`edgekit.perf.runs.merge_runs`:
+    samples pooled, p50 CI over the blocks), plus the side's ``label``, each block's p50 and n under
+    ``blocks``, and each block's suspect record under ``suspect.blocks`` (for "in 9/10 blocks")."""
+    from .runs import merge_runs
+
+    merged = merge_runs(blocks).to_dict()
     merged["label"] = label
     merged["blocks"] = [{"p50": b["latency_ms"]["p50"], "n": b["latency_ms"]["n"]} for b in blocks]
-    merged["runs"] = [{"n_samples": len(b["samples_ms"]),  # its slice of samples_ms: samples stored once
-                       **{k: b[k] for k in ("latency_ms", "cpu_s_per_inference", "suspect") if k in b}} for b in blocks]
-    reasons = [r for b in blocks for r in b.get("suspect", {}).get("reasons", [])]
-    merged["suspect"] = {"is_suspect": bool(reasons), "reasons": reasons,
-                         "blocks": [{k: v for k, v in (b.get("suspect") or {}).items() if k != "bursts"} for b in blocks]}
+    merged["suspect"]["blocks"] = [{k: v for k, v in (b.get("suspect") or {}).items() if k != "bursts"} for b in blocks]
     return merged
