@@ -138,6 +138,7 @@ class Similarity:
     window: int
     common: float
     skipped: list[str] = field(default_factory=list)  # answers too short to judge, notebooks not read
+    visited: int = 0  # answer pairs that share any fingerprint: the only ones scored
 
     def lines(self, m: Match) -> tuple[set[int], set[int]]:
         """The lines of ``m.a``'s and ``m.b``'s answers covered by their shared fingerprints."""
@@ -218,7 +219,7 @@ def compare(lab: Lab, submissions: str | Path, *, threshold: float = 0.5, k: int
     by_question: dict[str, list[Answer]] = defaultdict(list)
     for ans in answers.values():
         by_question[ans.question].append(ans)
-    matches = []
+    matches, visited = [], 0
     for qid, group in sorted(by_question.items()):
         index: dict[int, list[str]] = defaultdict(list)  # fingerprint -> students whose answer has it
         for ans in group:
@@ -236,12 +237,13 @@ def compare(lab: Lab, submissions: str | Path, *, threshold: float = 0.5, k: int
             if 2 <= len(owners) <= most:
                 for pair in combinations(sorted(s for s in owners if s in sizes), 2):
                     shared[pair] += 1
+        visited += len(shared)
         for (a, b), n in shared.items():
             m = Match(qid, a, b, n, (sizes[a], sizes[b]))
             if m.score >= threshold:
                 matches.append(m)
     matches.sort(key=lambda m: (-m.score, -m.shared, m.question, m.a, m.b))
-    return Similarity(lab.id, matches, answers, students, threshold, k, window, common, skipped)
+    return Similarity(lab.id, matches, answers, students, threshold, k, window, common, skipped, visited)
 
 
 def report_html(sim: Similarity) -> str:
