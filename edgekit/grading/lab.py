@@ -31,6 +31,8 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10 (JetPack 6): the same parser, from PyPI
     import tomli as tomllib
 from . import cases as _cases
+from .late import LatePolicy
+from .late import parse as _parse_late
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class Lab:
     minutes: int | None = None
     format: str = "edgekit"  # or "nbgrader"
     feedback: str = "summary"  # hidden cases in students' feedback: "summary" (name, pass/fail) or "full"
+    late: LatePolicy | None = None  # [late]: deadline, per_day, max_days (edgekit.grading.late)
 
     @property
     def max_score(self) -> float:
@@ -169,7 +172,8 @@ def load_lab(path: str | Path) -> Lab:
               notebook_path=root / meta.get("notebook", "lab.ipynb"), questions=questions,
               number=meta.get("number"), tests_path=root / meta.get("tests", "tests.py"),
               files=list(meta.get("files", [])), limits=Limits(**meta.get("limits", {})),
-              minutes=meta.get("minutes"), feedback=str(meta.get("feedback", "summary")))
+              minutes=meta.get("minutes"), feedback=str(meta.get("feedback", "summary")),
+              late=_parse_late(meta.get("late"), manifest))
     if lab.feedback not in ("summary", "full"):
         raise LabError(f"{manifest}: feedback = {lab.feedback!r}; allowed: \"summary\" (hidden cases show their "
                        f"name and pass/fail, the default) or \"full\" (also their inputs and expected values)")
