@@ -18,6 +18,7 @@ LABS = Path(__file__).parents[1] / "labs"
 DEMO = Path(__file__).parents[1] / "edgekit" / "grading" / "demo"
 POLICY = parse({"deadline": "2026-11-03T23:59:00+00:00", "per_day": 0.1, "max_days": 3}, "lab.toml")
 ROSTER = "id,name,email,submitted_at,files,notes\n"
+NOTE_MOVED = "Submitted 3 days late (2026-11-08 00:00 UTC): -30%"
 
 
 @pytest.mark.parametrize("submitted, days, fraction", [
@@ -143,3 +144,11 @@ def test_grading_applies_the_policy_once(tmp_path):
     assert _feedback_text(out / "late2" / "feedback.html").count(note) == 1
     full = json.loads((out / ".edgekit" / "records" / "late2.json").read_text())
     assert full["notes"].count(note) == 1 and full["late"]["score_before"] == 8.0
+
+    toml = (lab / "lab.toml").read_text()  # the deadline moved two days: no regrade, the scores follow
+    (lab / "lab.toml").write_text(toml.replace("2026-11-03T23:59:00+00:00", "2026-11-05T23:59:00+00:00"))
+    moved = grade_batch(lab, subs, out, jobs=2, progress=False)
+    assert sorted(moved.skipped) == sorted(times) and not moved.graded
+    assert moved.scores == {"ontime": 8.0, "late2": 8.0, "toolate": pytest.approx(5.6)}  # 2 days 1 minute: 3 days started
+    assert NOTE_MOVED in json.loads((out / "toolate" / "results.json").read_text())["output"]
+    assert note not in json.loads((out / "late2" / "results.json").read_text())["output"]
