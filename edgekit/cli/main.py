@@ -26,7 +26,7 @@ import sys
 
 from .._errors import EdgekitError
 
-GROUPS = ("runtime", "bench", "grading", "vision", "npu", "optimize", "video", "wheelhouse", "similar")  # modules here with register()
+GROUPS = ("runtime", "bench", "grading", "vision", "npu", "optimize", "video", "wheelhouse", "similar", "export")  # modules here with register()
 
 
 class Parser(argparse.ArgumentParser):

@@ -32,6 +32,7 @@ from pathlib import Path
 from .cleanup import clean_debris, remove_tree
 from .judge import Task, submission_hash
 from .lab import Lab, LabError, load_lab
+from .late import apply_roster, load_roster
 from .results import BatchResult, atomic_write, grades_csv, read_record, write_student
 from .submissions import Submission, find_submissions
 
@@ -190,6 +191,7 @@ def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, 
         raise LabError(f"{csv_path} exists and is not a file (a folder left by an earlier run?); "
                        f"remove it so grades.csv can be written")
     cases = lab.cases()  # fail early on a broken tests.py, before touching any submission
+    roster = load_roster(submissions / "roster.csv", out / ".edgekit" / "roster.csv")  # for late and export
     expected = expected_file(lab, out, cases)
     found = find_submissions(submissions, lab)
     fingerprint = lab.fingerprint()
@@ -250,6 +252,8 @@ def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, 
                         rec = _not_graded(lab, task.student)
                         not_graded.append(task.student)
                     records[task.student] = rec
+            warnings += apply_roster(lab.late, roster, records,
+                                     lambda rec: write_student(out / rec["student"], rec, lab))
             rows = [records[s] for s in sorted(records)]
             atomic_write(csv_path, grades_csv(rows, [q.id for q in lab.questions]))
     iso = {str(r["isolation"].get("level")) for r in records.values() if r.get("isolation")}

@@ -19,6 +19,7 @@ autograded test cell becomes a question worth its ``points``.
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 import types
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10 (JetPack 6): the same parser, from PyPI
     import tomli as tomllib
 from . import cases as _cases
+from .late import LatePolicy
+from .late import parse as _parse_late
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Lab:
     minutes: int | None = None
     format: str = "edgekit"  # or "nbgrader"
     feedback: str = "summary"  # hidden cases in students' feedback: "summary" (name, pass/fail) or "full"
+    late: LatePolicy | None = None  # [late]: deadline, per_day, max_days (edgekit.grading.late)
 
     @property
     def max_score(self) -> float:
@@ -106,7 +110,11 @@ class Lab:
         """sha256 over everything that decides grades: a changed test regrades every submission."""
         h = hashlib.sha256()
         for p in self.sources():
-            h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+            data = p.read_bytes()
+            if self.late is not None and p == self.root / "lab.toml":  # grade_batch applies [late] on every run:
+                meta = tomllib.loads(data.decode("utf-8"))  # a new deadline needs no regrade
+                data = json.dumps({k: v for k, v in meta.items() if k != "late"}, sort_keys=True, default=str).encode()
+            h.update(p.name.encode() + b"\0" + data + b"\0")
         return h.hexdigest()[:16]
 
     def cases(self) -> list[_cases.Case]:
@@ -169,7 +177,8 @@ def load_lab(path: str | Path) -> Lab:
               notebook_path=root / meta.get("notebook", "lab.ipynb"), questions=questions,
               number=meta.get("number"), tests_path=root / meta.get("tests", "tests.py"),
               files=list(meta.get("files", [])), limits=Limits(**meta.get("limits", {})),
-              minutes=meta.get("minutes"), feedback=str(meta.get("feedback", "summary")))
+              minutes=meta.get("minutes"), feedback=str(meta.get("feedback", "summary")),
+              late=_parse_late(meta.get("late"), manifest))
     if lab.feedback not in ("summary", "full"):
         raise LabError(f"{manifest}: feedback = {lab.feedback!r}; allowed: \"summary\" (hidden cases show their "
                        f"name and pass/fail, the default) or \"full\" (also their inputs and expected values)")

@@ -1,0 +1,35 @@
+"""``edgekit export OUT --lms moodle|canvas|csv``: grades back to the LMS (registered by :mod:`edgekit.cli.main`)."""
+
+from __future__ import annotations
+
+import sys
+
+HOWTO = {
+    "moodle": "Moodle: Grades > Import > CSV file; map from 'Email address' to 'useremail', the grade column "
+              "to the assignment's grade item, Feedback to its feedback",
+    "canvas": "Canvas: Grades > Import; the Points Possible row and empty cells are left alone",
+    "csv": "plain CSV: id,name,email,score,max_score,late,status",
+}
+
+
+def cmd_export(args) -> int:
+    from ..grading.lms_export import export_grades
+
+    res = export_grades(args.out, args.lms, submissions=args.submissions, to=args.to, lab=args.lab,
+                        assignment=args.assignment)
+    for w in res.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"{res.students} students -> {res.path}\n{HOWTO[res.lms]}")
+    return 0
+
+
+def register(sub) -> None:
+    s = sub.add_parser("export", help="instructors: grades.csv as the grade import file of Moodle or Canvas, or a plain CSV")
+    s.add_argument("out", help="the grades folder of `edgekit grade ... --out OUT`")
+    s.add_argument("--lms", required=True, choices=["moodle", "canvas", "csv"], help="the import format")
+    s.add_argument("--submissions", help="folder with roster.csv (default: the copy `edgekit grade` kept in OUT/.edgekit)")
+    s.add_argument("--to", help="file to write (default: OUT/export-<lms>.csv)")
+    s.add_argument("--lab", help="the lab: needed when OUT/gradebook.sqlite holds rubric scores to merge first")
+    s.add_argument("--assignment", help="grade column name (default: the lab id); for Canvas, its export's "
+                                        "'Name (id)' updates that assignment")
+    s.set_defaults(func=cmd_export)
