@@ -26,6 +26,8 @@
     results.py    results.json (Gradescope), feedback.html, grades.csv; a batch's BatchResult
     submissions.py, cleanup.py   which notebook in a folder is graded; removing student-made trees
     batch.py      a folder of submissions: parallel, resumable; remote.py: the same on dask
+    collect.py    an LMS download (Moodle, Canvas, Gradescope) into SUBMISSIONS/<id>/ + roster.csv;
+                  downloads.py: reading it safely, and whose each file is
 
 See labs/README.md for the format and the threat model.
 """
