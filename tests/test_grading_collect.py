@@ -253,6 +253,18 @@ def test_size_cap_refuses_a_bomb(tmp_path):
     assert not (tmp_path / "subs").exists()
 
 
+def test_zip_symlink_entry_is_not_created(tmp_path):
+    z = tmp_path / "link.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr(f"A_1{M}lab11-capstone.ipynb", nb("a"))
+        link = zipfile.ZipInfo(f"A_1{M}passwd")
+        link.external_attr = (0o120777 << 16)  # a symlink, as `zip --symlinks` stores one
+        zf.writestr(link, "/etc/passwd")
+    res = collect(z, "moodle", tmp_path / "subs", LAB)
+    assert [p.name for p in (tmp_path / "subs" / "1").rglob("*")] == [f"{LAB}.ipynb"]
+    assert any("passwd" in w and "symbolic link" in w for w in res.warnings)
+
+
 def test_rerun_refused_then_merged_with_force(moodle, tmp_path):
     out = tmp_path / "subs"
     collect(moodle, "moodle", out, LAB)
