@@ -314,3 +314,5 @@ def test_collected_moodle_download_grades(tmp_path):
     assert cli(["grade", str(demo), str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--jobs", "1"]) == 0
     rows = list(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
     assert [(r["student"], r["status"], r["score"]) for r in rows] == [("7", "graded", "0")]
+    record = json.loads((tmp_path / "out" / ".edgekit" / "records" / "7.json").read_text())
+    assert "not graded, set aside when your submission was collected: Untitled.ipynb" in record["notes"]
