@@ -9,6 +9,8 @@
     edgekit run MODEL IMAGE            classify or find faces in one photo with a zoo model (--out draws it)
     edgekit npu-check MODEL --soc 57   which nodes a Snapdragon NPU would run (QNN HTP emulator)
     edgekit lab release LAB --out DIR  edgekit check NOTEBOOK  edgekit grade LAB SUBMISSIONS --out OUT
+    edgekit collect EXPORT.zip --lms moodle|canvas|gradescope|folder --lab LAB --out SUBMISSIONS
+    edgekit similar SUBMISSIONS --lab LAB   edgekit export OUT --lms moodle|canvas|csv
     edgekit wheelhouse DIR             every wheel the labs need, for installs with no index (a classroom)
 
 Each module of this package registers a group of subcommands (``register(sub)``); command bodies
@@ -26,7 +28,8 @@ import sys
 
 from .._errors import EdgekitError
 
-GROUPS = ("runtime", "bench", "grading", "vision", "npu", "optimize", "video", "wheelhouse", "similar", "export")  # modules here with register()
+GROUPS = ("runtime", "bench", "grading", "collect", "similar", "export", "vision", "npu", "optimize", "video",
+          "wheelhouse")  # modules here with register()
 
 
 class Parser(argparse.ArgumentParser):

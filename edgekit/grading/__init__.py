@@ -26,6 +26,8 @@
     results.py    results.json (Gradescope), feedback.html, grades.csv; a batch's BatchResult
     submissions.py, cleanup.py   which notebook in a folder is graded; removing student-made trees
     batch.py      a folder of submissions: parallel, resumable; remote.py: the same on dask
+    collect.py    an LMS download (Moodle, Canvas, Gradescope) into SUBMISSIONS/<id>/ + roster.csv;
+                  downloads.py: reading it safely, and whose each file is
     late.py       the late policy ([late] in lab.toml) and its penalty, applied from SUBMISSIONS/roster.csv
     lms_export.py grades.csv + roster as Moodle's or Canvas's grade import CSV (`edgekit export`)
 

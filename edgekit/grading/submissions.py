@@ -81,6 +81,10 @@ def pick_notebook(folder: Path, lab: Lab, marks: frozenset[str] | None = None) -
         if p in notebooks:
             notes.append(f"{p.name} was not graded: {chosen.name} was ({why}); "
                          f"submit one notebook, or name the one to grade {lab.id}.ipynb")
+        elif p.name == "_other" and _is_dir(p):  # what `edgekit collect` set aside from the LMS download
+            kept = sorted(q.relative_to(p).as_posix() for q in p.rglob("*") if not _is_dir(q))
+            notes.append(f"not graded, set aside when your submission was collected: {', '.join(kept[:10])}"
+                         + (f" and {len(kept) - 10} more" if len(kept) > 10 else ""))
         else:
             kind = "folder" if _is_dir(p) else "file"
             notes.append(f"the {kind} {p.name} was ignored: only the notebook is graded "
