@@ -53,6 +53,7 @@ class Question:
     title: str
     points: float
     manual: bool = False  # graded by the instructor (a rubric): not in the autograder's score
+    rubric: tuple[tuple[float, str], ...] = ()  # a manual question's levels: (points, what earns them)
 
 
 @dataclass
@@ -157,7 +158,8 @@ def load_lab(path: str | Path) -> Lab:
     for i, q in enumerate(meta["questions"]):
         if not {"id", "points"} <= q.keys():
             raise LabError(f"{manifest}: question {i + 1} needs 'id' and 'points', got {sorted(q)}")
-        questions.append(Question(str(q["id"]), str(q.get("title", q["id"])), float(q["points"]), bool(q.get("manual", False))))
+        questions.append(Question(str(q["id"]), str(q.get("title", q["id"])), float(q["points"]), bool(q.get("manual", False)),
+                                  _rubric(manifest, q)))
     ids = [q.id for q in questions]
     if len(set(ids)) != len(ids):
         raise LabError(f"{manifest}: duplicate question ids in {ids}")
@@ -177,6 +179,22 @@ def load_lab(path: str | Path) -> Lab:
         if not p.is_file():
             raise LabError(f"{manifest}: file {p} is listed but does not exist")
     return lab
+
+
+def _rubric(manifest: Path, q: dict) -> tuple[tuple[float, str], ...]:
+    """``rubric = [{points = 5, text = "complete"}, ...]`` of a manual question, checked."""
+    levels = q.get("rubric", [])
+    fix = (f"{manifest}: question {q['id']}: rubric must be a list of {{points = N, text = \"...\"}} with 0 <= N <= "
+           f"{q['points']} on a manual question (manual = true)")
+    if levels and (not q.get("manual") or not isinstance(levels, list)):
+        raise LabError(f"{fix}; got {levels!r}")
+    out = []
+    for level in levels:
+        if not (isinstance(level, dict) and isinstance(level.get("points"), (int, float)) and
+                0 <= level["points"] <= float(q["points"]) and isinstance(level.get("text"), str)):
+            raise LabError(f"{fix}; got {level!r}")
+        out.append((float(level["points"]), level["text"]))
+    return tuple(out)
 
 
 def _load_nbgrader(path: Path) -> Lab:
