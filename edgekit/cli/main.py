@@ -26,7 +26,7 @@ import sys
 
 from .._errors import EdgekitError
 
-GROUPS = ("runtime", "bench", "grading", "vision", "npu", "optimize", "video", "wheelhouse")  # modules here with register()
+GROUPS = ("runtime", "bench", "grading", "vision", "npu", "optimize", "video", "wheelhouse", "review")  # modules here with register()
 
 
 class Parser(argparse.ArgumentParser):
