@@ -219,3 +219,16 @@ def test_cli_says_what_a_folder_lacks(tmp_path, capsys):
     _, out = make_out(tmp_path / "x", {"ana": "text"})
     assert main(["review", str(out)]) == 2  # no batch.json (records written by hand) and no --lab
     assert "give it: edgekit review OUT --lab LAB" in capsys.readouterr().err
+
+
+def test_nbgrader_manually_graded_cells_are_manual_questions_with_their_answers():
+    corpus = ROOT / "tests" / "fixtures" / "nbgrader-corpus" / "ug-ps1-problem1"
+    lab = load_lab(corpus / "source.ipynb")
+    manual = {q.id: q.points for q in lab.questions if q.manual}
+    assert manual == {"sum_of_squares_equation": 1.0, "sum_of_squares_application": 2.0, "cell-938593c4a215c6cc": 4.0}
+    assert lab.max_score == 3.0  # the autograded test cells only, as before
+    from edgekit.grading.review import answer_cells
+
+    nb = json.loads((corpus / "submissions" / "bitdiddle.ipynb").read_text(encoding="utf-8"))
+    found = answer_cells(nb["cells"], "sum_of_squares_equation")
+    assert [c["cell_type"] for c in found] == ["markdown"] and "sum_" in "".join(found[0]["source"])

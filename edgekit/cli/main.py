@@ -9,6 +9,7 @@
     edgekit run MODEL IMAGE            classify or find faces in one photo with a zoo model (--out draws it)
     edgekit npu-check MODEL --soc 57   which nodes a Snapdragon NPU would run (QNN HTP emulator)
     edgekit lab release LAB --out DIR  edgekit check NOTEBOOK  edgekit grade LAB SUBMISSIONS --out OUT
+    edgekit review OUT                 grade rubric questions in a local browser page (several TAs at once)
     edgekit wheelhouse DIR             every wheel the labs need, for installs with no index (a classroom)
 
 Each module of this package registers a group of subcommands (``register(sub)``); command bodies

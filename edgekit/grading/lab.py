@@ -204,10 +204,13 @@ def _load_nbgrader(path: Path) -> Lab:
     questions = []
     for cell in nb.cells:
         kind, qid = role(cell)
+        nbg = cell.metadata.get("nbgrader") if isinstance(cell.metadata.get("nbgrader"), dict) else {}
         if kind == "test":
-            points = float(cell.metadata["nbgrader"].get("points", 0))
-            questions.append(Question(qid, qid, points))
-    if not questions:
+            questions.append(Question(qid, qid, float(nbg.get("points", 0))))
+        elif nbg.get("task") or (nbg.get("solution") and nbg.get("grade")):  # graded by hand, in edgekit review
+            questions.append(Question(str(nbg.get("grade_id")), str(nbg.get("grade_id")), float(nbg.get("points", 0)),
+                                      manual=True))
+    if not any(not q.manual for q in questions):
         raise LabError(f"{path}: no autograded test cells (metadata nbgrader.grade = true) found; "
                        "is this an nbgrader source notebook?")
     return Lab(id=path.stem, title=path.stem, root=path.parent, notebook_path=path, questions=questions,
