@@ -132,7 +132,7 @@ class Page(HTMLParser):
 @pytest.fixture
 def served(tmp_path):
     subs, out = make_out(tmp_path, {"ana": "*fine*", "bo": "## Bo's report\n<script>alert('md')</script>",
-                                    "zoe_angstrom": "Zoë Ångström writes."})
+                                    "zoe_angstrom": "Zoë Ångström writes.", "ümit ö": "Ümit writes."})
     review = open_review(out, LAB, subs, grader="ta0")
     with live(review) as url:
         yield url, subs, out
@@ -181,7 +181,7 @@ def test_save_lands_in_gradebook_and_files_and_filters_follow(served):
     assert c.send("score", {"student": "bo", "question": "writeup", "points": 4, "comment": "Good."}, xsrf=False)[0] == 403
     status, reply = c.send("score", {"student": "bo", "question": "writeup", "points": 4, "comment": "Good <i>x</i>",
                                      "grader": "ta1"})
-    assert (status, reply) == (200, {"saved": "bo", "graded": 1, "total": 3})
+    assert (status, reply) == (200, {"saved": "bo", "graded": 1, "total": 4})
     status, reply = c.send("score", {"student": "ana", "question": "writeup", "points": 7})
     assert status == 400 and "writeup is worth 0 to 5 points; got 7" in reply["error"]
     with open(out / "grades.csv", newline="", encoding="utf-8") as f:
@@ -191,13 +191,17 @@ def test_save_lands_in_gradebook_and_files_and_filters_follow(served):
     assert "Good <i>x</i>" in Page((out / "bo" / "feedback.html").read_text(encoding="utf-8")).text
     _, body, _ = c.get("/q/writeup/bo")
     page = Page(body)
-    assert "1 of 3 graded" in page.text and "graded: 4 by ta1" in page.text
+    assert "1 of 4 graded" in page.text and "graded: 4 by ta1" in page.text
     assert ("textarea", {"id": "comment", "rows": "6"}) in page.tags and "Good <i>x</i>" in page.texts
     _, body, _ = c.get("/?q=writeup&filter=ungraded")  # bo is graded: the first ungraded is ana, then zoe
     assert 'data-student="ana"' in body and 'data-next="/q/writeup/zoe_angstrom?filter=ungraded"' in body
     assert c.send("flag", {"student": "zoe_angstrom", "question": "writeup", "flagged": True})[0] == 200
     _, body, _ = c.get("/?q=writeup&filter=flagged")
     assert 'data-student="zoe_angstrom"' in body and "flagged (1)" in Page(body).text
+    for student in ("ana", "zoe_angstrom"):
+        assert c.send("score", {"student": student, "question": "writeup", "points": 0})[0] == 200
+    _, body, _ = c.get("/?q=writeup&filter=ungraded")  # a student id that is not ASCII, through the redirect
+    assert 'data-student="ümit ö"' in body and "Ümit writes." in Page(body).text
 
 
 def test_an_edited_notebook_is_shown_fresh(served):

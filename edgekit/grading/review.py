@@ -26,6 +26,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .._extras import require
 from . import gradebook as gb
@@ -266,7 +267,7 @@ def make_app(review: Review):
             scores, flagged = review.scores(qid), review.flagged(qid)
             first = next((s for s in order if filt == "all" or (filt == "ungraded" and s not in scores)
                           or (filt == "flagged" and s in flagged)), order[0])
-            self.redirect(f"/q/{qid}/{first}?filter={filt}")
+            self.redirect(f"/q/{quote(qid, safe='')}/{quote(first, safe='')}?filter={quote(filt, safe='')}")
 
     class Page(Base):
         def get(self, qid, student):
