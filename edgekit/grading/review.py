@@ -110,8 +110,9 @@ class Review:
         self.con = gb.connect(self.out)
         self.cookie = "edgekit-review-" + hashlib.sha256(self.token.encode()).hexdigest()[:8]
         self._marks = _lab_marks(self.lab)
-        self.markdown = require("markdown_it", extra="lab", purpose="edgekit review").MarkdownIt(
-            "commonmark", {"html": False}).enable("table")
+        from markdown_it import MarkdownIt  # a dependency of rich (core): always there
+
+        self.markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
 
     def question(self, qid: str) -> Question:
         return gb.manual_question(self.lab, qid)
