@@ -11,6 +11,7 @@
     edgekit lab release LAB --out DIR  edgekit check NOTEBOOK  edgekit grade LAB SUBMISSIONS --out OUT
     edgekit collect EXPORT.zip --lms moodle|canvas|gradescope|folder --lab LAB --out SUBMISSIONS
     edgekit similar SUBMISSIONS --lab LAB   edgekit export OUT --lms moodle|canvas|csv
+    edgekit review OUT                 grade rubric questions in a local browser page (several TAs at once)
     edgekit wheelhouse DIR             every wheel the labs need, for installs with no index (a classroom)
 
 Each module of this package registers a group of subcommands (``register(sub)``); command bodies
@@ -28,8 +29,8 @@ import sys
 
 from .._errors import EdgekitError
 
-GROUPS = ("runtime", "bench", "grading", "collect", "similar", "export", "vision", "npu", "optimize", "video",
-          "wheelhouse")  # modules here with register()
+GROUPS = ("runtime", "bench", "grading", "collect", "review", "similar", "export", "vision", "npu", "optimize",
+          "video", "wheelhouse")  # modules here with register()
 
 
 class Parser(argparse.ArgumentParser):

@@ -193,6 +193,8 @@ def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, 
     cases = lab.cases()  # fail early on a broken tests.py, before touching any submission
     roster = load_roster(submissions / "roster.csv", out / ".edgekit" / "roster.csv")  # for late and export
     expected = expected_file(lab, out, cases)
+    atomic_write(out / ".edgekit" / "batch.json",  # what `edgekit review OUT` grades, and from where
+                 json.dumps({"lab": str(Path(lab_path).resolve()), "submissions": str(submissions)}))
     found = find_submissions(submissions, lab)
     fingerprint = lab.fingerprint()
     warnings = clean_debris(CLEANUP_BUDGET_S)
@@ -256,6 +258,10 @@ def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, 
                                      lambda rec: write_student(out / rec["student"], rec, lab))
             rows = [records[s] for s in sorted(records)]
             atomic_write(csv_path, grades_csv(rows, [q.id for q in lab.questions]))
+    if (out / "gradebook.sqlite").is_file():  # manual grades given in `edgekit review`: back into every file
+        from .gradebook import regenerate
+
+        records = {r["student"]: r for r in regenerate(out, lab)}
     iso = {str(r["isolation"].get("level")) for r in records.values() if r.get("isolation")}
     result = BatchResult(lab.id, out, [records[s] for s in sorted(records)], graded, skipped, ",".join(sorted(iso)),
                          not_graded, warnings)

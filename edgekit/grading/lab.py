@@ -56,6 +56,7 @@ class Question:
     title: str
     points: float
     manual: bool = False  # graded by the instructor (a rubric): not in the autograder's score
+    rubric: tuple[tuple[float, str], ...] = ()  # a manual question's levels: (points, what earns them)
 
 
 @dataclass
@@ -165,7 +166,8 @@ def load_lab(path: str | Path) -> Lab:
     for i, q in enumerate(meta["questions"]):
         if not {"id", "points"} <= q.keys():
             raise LabError(f"{manifest}: question {i + 1} needs 'id' and 'points', got {sorted(q)}")
-        questions.append(Question(str(q["id"]), str(q.get("title", q["id"])), float(q["points"]), bool(q.get("manual", False))))
+        questions.append(Question(str(q["id"]), str(q.get("title", q["id"])), float(q["points"]), bool(q.get("manual", False)),
+                                  _rubric(manifest, q)))
     ids = [q.id for q in questions]
     if len(set(ids)) != len(ids):
         raise LabError(f"{manifest}: duplicate question ids in {ids}")
@@ -188,6 +190,22 @@ def load_lab(path: str | Path) -> Lab:
     return lab
 
 
+def _rubric(manifest: Path, q: dict) -> tuple[tuple[float, str], ...]:
+    """``rubric = [{points = 5, text = "complete"}, ...]`` of a manual question, checked."""
+    levels = q.get("rubric", [])
+    fix = (f"{manifest}: question {q['id']}: rubric must be a list of {{points = N, text = \"...\"}} with 0 <= N <= "
+           f"{q['points']} on a manual question (manual = true)")
+    if levels and (not q.get("manual") or not isinstance(levels, list)):
+        raise LabError(f"{fix}; got {levels!r}")
+    out = []
+    for level in levels:
+        if not (isinstance(level, dict) and isinstance(level.get("points"), (int, float)) and
+                0 <= level["points"] <= float(q["points"]) and isinstance(level.get("text"), str)):
+            raise LabError(f"{fix}; got {level!r}")
+        out.append((float(level["points"]), level["text"]))
+    return tuple(out)
+
+
 def _load_nbgrader(path: Path) -> Lab:
     from .notebook import read_notebook, role
 
@@ -195,10 +213,13 @@ def _load_nbgrader(path: Path) -> Lab:
     questions = []
     for cell in nb.cells:
         kind, qid = role(cell)
+        nbg = cell.metadata.get("nbgrader") if isinstance(cell.metadata.get("nbgrader"), dict) else {}
         if kind == "test":
-            points = float(cell.metadata["nbgrader"].get("points", 0))
-            questions.append(Question(qid, qid, points))
-    if not questions:
+            questions.append(Question(qid, qid, float(nbg.get("points", 0))))
+        elif nbg.get("task") or (nbg.get("solution") and nbg.get("grade")):  # graded by hand, in edgekit review
+            questions.append(Question(str(nbg.get("grade_id")), str(nbg.get("grade_id")), float(nbg.get("points", 0)),
+                                      manual=True))
+    if not any(not q.manual for q in questions):
         raise LabError(f"{path}: no autograded test cells (metadata nbgrader.grade = true) found; "
                        "is this an nbgrader source notebook?")
     return Lab(id=path.stem, title=path.stem, root=path.parent, notebook_path=path, questions=questions,

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .._errors import ConfigError, LabError
+from .results import autograded
 
 DAY_S = 86400.0
 
@@ -120,7 +121,7 @@ def apply(record: dict, pen: Penalty, submitted_at: str = "") -> dict:
     not graded) is returned as it is.
     """
     old = record.get("late") or {}
-    base = old.get("score_before", record.get("score"))
+    base = autograded(record)
     if base is None:
         return record
     new = {k: v for k, v in record.items() if k != "late"}

@@ -40,6 +40,14 @@ def student_view(record: dict, policy: str = "summary") -> dict:
     return {**record, "tests": tests}
 
 
+def autograded(record: dict) -> float | None:
+    """The autograder's own total, before rubric points and the late penalty: ``auto_score`` once the
+    gradebook has combined the record, else the late penalty's ``score_before``, else ``score``."""
+    if "auto_score" in record:
+        return record["auto_score"]
+    return (record.get("late") or {}).get("score_before", record.get("score"))
+
+
 def instructor_file(student_dir: Path) -> Path:
     """Where the full record of a student is kept, beside (not inside) the student's own folder."""
     return student_dir.parent / ".edgekit" / "records" / f"{student_dir.name}.json"
@@ -86,8 +94,12 @@ def feedback_html(record: dict, lab=None) -> str:
             mark += " disputed"  # the notebook's own run and the grader's replay of this test cell disagree
         rows.append(f"<tr class='{t.get('status')}'><td>{mark}</td><td>{e(t['name'])}</td>"
                     f"<td>{t.get('score', 0):g} / {t.get('max_score', 0):g}</td><td><pre>{e(t.get('output', ''))}</pre></td></tr>")
-    qrows = "".join(f"<tr><td>{e(q)}</td><td>{v['score']:g} / {v['max_score']:g}</td></tr>"
-                    for q, v in record.get("questions", {}).items())
+    qs = record.get("questions", {})
+    qrows = "".join(f"<tr><td>{e(q)}</td><td>{v['score']:g} / {v['max_score']:g}</td><td>{e(v.get('comment', ''))}</td></tr>"
+                    for q, v in qs.items())
+    qrows += "".join(f"<tr><td>{e(q.id)}</td><td>not graded yet / {q.points:g}</td><td>graded by your instructor</td></tr>"
+                     for q in getattr(lab, "questions", []) if q.manual and q.id not in qs)
+    late = (record.get("late") or {}).get("note")
     notes = "".join(f"<li>{e(n)}</li>" for n in record.get("notes", []) if not n.startswith("Traceback"))
     cells = "".join(f"<li>{e(label)}<pre>{e(err)}</pre></li>" for label, err in record.get("cells", []))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{e(title)}</title>
@@ -95,6 +107,7 @@ def feedback_html(record: dict, lab=None) -> str:
 tr.passed td:first-child{{color:#080}}tr.failed td:first-child{{color:#b00}}pre{{white-space:pre-wrap;margin:0}}</style></head>
 <body><h1>{e(title)}</h1><p><b>Score: {record.get('score', 0):g} / {record.get('max_score', 0):g}</b>
  — status {e(str(record.get('status')))}, graded in {record.get('execution_time', 0):.2f} s</p>
+{f'<p class="late">{e(late)}</p>' if late else ''}
 <h2>Questions</h2><table>{qrows}</table>
 {f'<h2>Notes</h2><ul>{notes}</ul>' if notes else ''}
 {f'<h2>Cells that raised an error</h2><ul>{cells}</ul>' if cells else ''}
