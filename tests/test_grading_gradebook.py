@@ -141,6 +141,30 @@ def test_late_fraction_scales_auto_and_manual_points(out):
     assert note in page_text(out / "nguyen_van_a" / "feedback.html")[0]
 
 
+def test_late_penalty_of_the_grader_and_rubric_points_count_once(out):
+    """The real order: grade_batch applies the late policy (late.apply), a TA grades the rubric, then a
+    corrected roster makes grade_batch apply a new penalty: each step starts from the autograder's own total."""
+    from edgekit.grading.late import Penalty, apply
+
+    lab = load_lab(LAB)
+    auto = float(rows(out)["nguyen_van_a"]["score"])
+    path = gb.records_dir(out) / "nguyen_van_a.json"
+
+    def penalise(days, fraction):  # what apply_roster does to the stored record
+        path.write_text(json.dumps(apply(json.loads(path.read_text()), Penalty(days, fraction, f"{days} days late"))))
+
+    penalise(1, 0.1)
+    gb.set_score(out, "nguyen_van_a", "writeup", 5, "", lab=lab)
+    gb.regenerate(out, lab, students=["nguyen_van_a"])  # as the review page does after a save
+    assert float(rows(out)["nguyen_van_a"]["score"]) == pytest.approx((auto + 5) * 0.9, abs=1e-3)
+    penalise(3, 0.3)  # the roster corrected: 3 days late
+    gb.regenerate(out, lab)
+    assert float(rows(out)["nguyen_van_a"]["score"]) == pytest.approx((auto + 5) * 0.7, abs=1e-3)
+    penalise(0, 0.0)  # on time after all
+    gb.regenerate(out, lab)
+    assert float(rows(out)["nguyen_van_a"]["score"]) == pytest.approx(auto + 5, abs=1e-3)
+
+
 def test_mistakes_raise_errors_that_say_what_to_do(out):
     lab = load_lab(LAB)
     with pytest.raises(LabError, match=r"writeup is worth 0 to 5 points; got 6"):

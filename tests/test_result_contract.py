@@ -150,7 +150,20 @@ def _ab(relu_path):
     return ABResult(a, b, ["A", "B", "B", "A"], compare(a, b))
 
 
+def _collect(relu_path):
+    import shutil
+
+    from edgekit.grading.collect import collect
+
+    export = relu_path.parent / "export" / "Zoë Ångström_100001_assignsubmission_file_"
+    export.mkdir(parents=True)
+    shutil.copy(Path(edgekit.__file__).parent.parent / "notebooks" / "lab00-setup" / "lab00-setup.ipynb", export)
+    (export / "notes.pdf").write_bytes(b"%PDF-1.4")
+    return collect(export.parent, "moodle", relu_path.parent / "subs", "lab00-setup")
+
+
 FACTORIES = {
+    "edgekit.grading.collect.CollectResult": _collect,
     "edgekit.perf.interleave.ABResult": _ab,
     "edgekit.perf.bench.BenchResult": _bench,
     "edgekit.deploy.evaluation.EvalResult": _eval,

@@ -26,10 +26,7 @@ def cmd_collect(args) -> int:
     res = collect(args.export, args.lms, args.out, args.lab, force=args.force, max_bytes=args.max_mb * 2**20)
     for w in res.warnings:
         print(f"edgekit: warning: {w}", file=sys.stderr)
-    missing = res.without_notebook
-    print(f"collected {len(res.students)} students into {res.out} ({len(missing)} without a notebook"
-          + (f": {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}" if missing else "")
-          + f"); notes for every file not graded: {res.out / 'roster.csv'}")
+    print(res)
     return 0
 
 

@@ -53,6 +53,18 @@ class CollectResult:
     def without_notebook(self) -> list[str]:
         return [s.id for s in self.students if f"{self.lab}.ipynb" not in s.kept]
 
+    def to_dict(self) -> dict:
+        return {"schema": "edgekit.grading.collect/1", "out": str(self.out), "lab": self.lab,
+                "students": [{"id": s.id, "name": s.name, "email": s.email, "submitted_at": s.submitted_at,
+                              "kept": s.kept, "notes": s.notes} for s in self.students],
+                "without_notebook": self.without_notebook, "warnings": self.warnings}
+
+    def __str__(self) -> str:
+        missing = self.without_notebook
+        return (f"collected {len(self.students)} students into {self.out} ({len(missing)} without a notebook"
+                + (f": {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}" if missing else "")
+                + f"); notes for every file not graded: {Path(self.out) / ROSTER}")
+
 
 def collect(export: str | Path, lms: str, out: str | Path, lab: str, *, force: bool = False,
             max_bytes: int = MAX_BYTES) -> CollectResult:

@@ -100,7 +100,7 @@ def feedback_html(record: dict, lab=None) -> str:
     qrows += "".join(f"<tr><td>{e(q.id)}</td><td>not graded yet / {q.points:g}</td><td>graded by your instructor</td></tr>"
                      for q in getattr(lab, "questions", []) if q.manual and q.id not in qs)
     late = (record.get("late") or {}).get("note")
-    notes = "".join(f"<li>{e(n)}</li>" for n in record.get("notes", []) if not n.startswith("Traceback"))
+    notes = "".join(f"<li>{e(n)}</li>" for n in record.get("notes", []) if not n.startswith("Traceback") and n != late)
     cells = "".join(f"<li>{e(label)}<pre>{e(err)}</pre></li>" for label, err in record.get("cells", []))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{e(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto}}td{{vertical-align:top;padding:2px 8px}}
