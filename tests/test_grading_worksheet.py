@@ -220,3 +220,16 @@ def test_export_without_a_worksheet_says_how_to_get_one(tmp_path):
         export_grades(out, "moodle-worksheet")
     with pytest.raises(ConfigError, match="moodle-worksheet"):
         export_grades(out, "moodle", worksheet=tmp_path / "w.csv")
+
+
+def test_force_merge_keeps_files_of_an_earlier_download(download, tmp_path):
+    """A later download of the late submissions with the same worksheet: nobody's files are lost."""
+    z, sheet = download
+    subs = tmp_path / "subs"
+    collect(z, "moodle", subs, "lab00-setup", worksheet=sheet, timezone="UTC")
+    late = make_zip(tmp_path / "late.zip", {f"Doe, Jane _JD__100003{M}lab00-setup.ipynb": NB})
+    collect(late, "moodle", subs, "lab00-setup", worksheet=sheet, timezone="UTC", force=True)
+    rows = roster(subs)
+    assert {i: r["files"] for i, r in rows.items()} == dict.fromkeys(["100001", "100002", "100003"], "lab00-setup.ipynb")
+    assert "no submission" not in rows["100003"]["notes"] and rows["100003"]["email"] == "jane@example.edu"
+    assert rows["100001"]["submitted_at"] == "2026-11-04T00:30:00+00:00" and (subs / "100001" / "lab00-setup.ipynb").is_file()

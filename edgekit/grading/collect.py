@@ -131,8 +131,8 @@ def _join(students: list[Student], people: dict[str, Person], warnings: list[str
             s = Student(pid, p.name, notes=["no submission"])
             students.append(s)
             if p.status and not p.status.casefold().startswith("no submission"):
-                warnings.append(f"participant {pid} ({p.name}) has Moodle status {p.status!r} but no files "
-                                f"in the download: is the download older than the worksheet?")
+                warnings.append(f"participant {pid} ({p.name}) has Moodle status {p.status!r} but no files in "
+                                f"this download (an older download, or one merged into with --force?)")
         s.name, s.email, s.submitted_at = s.name or p.name, p.email, p.submitted_at
     absent = sorted(set(by_id) - set(people))
     if absent:
