@@ -233,3 +233,11 @@ def test_force_merge_keeps_files_of_an_earlier_download(download, tmp_path):
     assert {i: r["files"] for i, r in rows.items()} == dict.fromkeys(["100001", "100002", "100003"], "lab00-setup.ipynb")
     assert "no submission" not in rows["100003"]["notes"] and rows["100003"]["email"] == "jane@example.edu"
     assert rows["100001"]["submitted_at"] == "2026-11-04T00:30:00+00:00" and (subs / "100001" / "lab00-setup.ipynb").is_file()
+
+
+def test_a_scale_graded_worksheet_is_refused(tmp_path):
+    header = [h if h != "Maximum Grade" else "Scale" for h in HEADER]
+    path = tmp_path / "s.csv"
+    path.write_text(",".join(header) + "\nParticipant 100001,A,a@example.edu,Submitted,,Good,Yes,-,,-,\n")
+    with pytest.raises(LabError, match="scale"):
+        fill(read(path), {"100001": ("8", "8")}, {})

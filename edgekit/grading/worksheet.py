@@ -180,6 +180,9 @@ def fill(ws: Worksheet, grades: dict[str, tuple[str, str]], feedback: dict[str, 
     """The worksheet with ``Grade`` set for the participants in ``grades`` (``{id: (score, max_score)}``,
     scaled to the row's ``Maximum Grade`` and written as Moodle formats it) and ``Feedback comments``
     given ``feedback`` (appended to what is there). Other rows and cells stay as downloaded."""
+    if MAXGRADE not in ws.header and "Scale" in ws.header:
+        raise LabError(f"{ws.path}: this assignment is graded with a scale, not points; the worksheet takes scale "
+                       f"items, not scores: switch its grade type to Point, or use --lms moodle or csv")
     warnings, scaled, locked = [], set(), []
     gi, fi = ws.col(GRADE), ws.col(FEEDBACK)
     rows = [list(r) for r in ws.rows]
