@@ -30,6 +30,7 @@
                   downloads.py: reading it safely, and whose each file is
     late.py       the late policy ([late] in lab.toml) and its penalty, applied from SUBMISSIONS/roster.csv
     lms_export.py grades.csv + roster as Moodle's or Canvas's grade import CSV (`edgekit export`)
+    worksheet.py  Moodle's grading worksheet: e-mails and times for collect, grades filled back for export
 
 See labs/README.md for the format and the threat model.
 """

@@ -35,6 +35,7 @@ from .lab import Lab, LabError, load_lab
 from .late import apply_roster, load_roster
 from .results import BatchResult, atomic_write, grades_csv, read_record, write_student
 from .submissions import Submission, find_submissions
+from .worksheet import keep as keep_worksheet
 
 __all__ = ["BatchResult", "Interrupted", "Submission", "find_submissions", "grade_batch"]
 CLEANUP_BUDGET_S = 30.0  # removing one scratch tree; what is left is reported and retried next run
@@ -192,6 +193,7 @@ def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, 
                        f"remove it so grades.csv can be written")
     cases = lab.cases()  # fail early on a broken tests.py, before touching any submission
     roster = load_roster(submissions / "roster.csv", out / ".edgekit" / "roster.csv")  # for late and export
+    keep_worksheet(submissions, out / ".edgekit")  # Moodle's grading worksheet, for `edgekit export`
     expected = expected_file(lab, out, cases)
     atomic_write(out / ".edgekit" / "batch.json",  # what `edgekit review OUT` grades, and from where
                  json.dumps({"lab": str(Path(lab_path).resolve()), "submissions": str(submissions)}))

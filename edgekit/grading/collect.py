@@ -14,6 +14,10 @@ become safe, distinct folder names (``-2``). Files of no student (unsafe names i
 Rerunning into a non-empty SUBMISSIONS is refused unless ``force``, which merges: this export's
 students get fresh folders and roster rows, the others stay (a later download of late submissions
 adds to the first). A non-empty folder without ``roster.csv`` is never written into.
+
+A Moodle zip has no e-mails and no times: its grading worksheet (``worksheet``, see
+:mod:`.worksheet`) adds them by participant number, lists the participants who submitted nothing
+(a roster row with no files, noted "no submission"), and is kept as ``.moodle-worksheet.csv``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from pathlib import Path, PurePosixPath
 from .._errors import LabError
 from .._io import atomic_write
 from .downloads import LAYOUTS, ExportFile, Student, attribute, read_export
+from .worksheet import WORKSHEET, Person, zone
+from .worksheet import people as worksheet_people
+from .worksheet import read as read_worksheet
 
 ROSTER = "roster.csv"
 ROSTER_FIELDS = ["id", "name", "email", "submitted_at", "files", "notes"]
@@ -48,6 +55,7 @@ class CollectResult:
     lab: str
     students: list[Student]
     warnings: list[str] = field(default_factory=list)
+    timezone: str = ""  # the zone the worksheet's times were read in ("" without a worksheet)
 
     @property
     def without_notebook(self) -> list[str]:
@@ -57,7 +65,7 @@ class CollectResult:
         return {"schema": "edgekit.grading.collect/1", "out": str(self.out), "lab": self.lab,
                 "students": [{"id": s.id, "name": s.name, "email": s.email, "submitted_at": s.submitted_at,
                               "kept": s.kept, "notes": s.notes} for s in self.students],
-                "without_notebook": self.without_notebook, "warnings": self.warnings}
+                "without_notebook": self.without_notebook, "timezone": self.timezone, "warnings": self.warnings}
 
     def __str__(self) -> str:
         missing = self.without_notebook
@@ -67,13 +75,27 @@ class CollectResult:
 
 
 def collect(export: str | Path, lms: str, out: str | Path, lab: str, *, force: bool = False,
-            max_bytes: int = MAX_BYTES) -> CollectResult:
+            max_bytes: int = MAX_BYTES, worksheet: str | Path | None = None,
+            timezone: str | None = None) -> CollectResult:
     """Unpack ``export`` (zip or folder, in ``lms``'s layout) into ``out``; see the module's docstring.
 
-    ``lab`` is a lab folder (``lab.toml``), an nbgrader source notebook, or a lab id.
+    ``lab`` is a lab folder (``lab.toml``), an nbgrader source notebook, or a lab id. ``worksheet``
+    (Moodle only) is its grading worksheet: e-mails and submission times (read in ``timezone``,
+    default this machine's) are joined by participant number, and its participants without a
+    submission get a roster row too. A copy is kept as ``out/.moodle-worksheet.csv`` for export.
     """
     if lms not in LAYOUTS:
         raise LabError(f"unknown LMS layout {lms!r}; expected one of {', '.join(LAYOUTS)}")
+    if (worksheet or timezone) and lms != "moodle":
+        raise LabError(f"--worksheet and --timezone are for Moodle's grading worksheet, not --lms {lms}; "
+                       f"leave them out (or use --lms moodle with --worksheet)")
+    if timezone and not worksheet:
+        raise LabError("--timezone says which zone the worksheet's times are in; give --worksheet too")
+    sheet = tz = zone_name = None
+    if worksheet:
+        sheet = read_worksheet(worksheet)
+        tz, zone_name = zone(timezone)
+        people = worksheet_people(sheet, tz)
     lab_id = _lab_id(lab)
     export, out = Path(export), Path(out)
     _check_out(export, out, force)
@@ -83,11 +105,15 @@ def collect(export: str | Path, lms: str, out: str | Path, lab: str, *, force: b
         sample = ", ".join(repr(f.path) for f in files[:3]) or "nothing"
         raise LabError(f"{export} does not look like a {lms} download: no entry named as {lms} names "
                        f"submissions (got {sample}); check --lms (one of {', '.join(LAYOUTS)})")
+    if sheet is not None:
+        _join(students, people, warnings)
     _assign_ids(students)
     fresh = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
         for s in students:
+            if not s.files:  # in the worksheet only: a roster row, no folder
+                continue
             folder = out / s.id
             if folder.is_symlink() or folder.is_file():
                 folder.unlink()
@@ -99,11 +125,31 @@ def collect(export: str | Path, lms: str, out: str | Path, lab: str, *, force: b
             _copy(f, dest)
             warnings.append(f"{f.path!r} belongs to no student: kept as {dest.relative_to(out).as_posix()}")
         _write_roster(out, students)
+        if sheet is not None:
+            atomic_write(out / WORKSHEET, sheet.path.read_bytes())
     except BaseException:
         if fresh:  # no half-collected folder left behind (a rerun would refuse it)
             shutil.rmtree(out, ignore_errors=True)
         raise
-    return CollectResult(out, lab_id, students, warnings)
+    return CollectResult(out, lab_id, students, warnings, zone_name or "")
+
+
+def _join(students: list[Student], people: dict[str, Person], warnings: list[str]) -> None:
+    """E-mail, name and submission time from the worksheet; its participants with no files become students."""
+    by_id = {s.id: s for s in students}
+    for pid, p in people.items():
+        s = by_id.get(pid)
+        if s is None:
+            s = Student(pid, p.name, notes=["no submission"])
+            students.append(s)
+            if p.status and not p.status.casefold().startswith("no submission"):
+                warnings.append(f"participant {pid} ({p.name}) has Moodle status {p.status!r} but no files in "
+                                f"this download (an older download, or one merged into with --force?)")
+        s.name, s.email, s.submitted_at = s.name or p.name, p.email, p.submitted_at
+    absent = sorted(set(by_id) - set(people))
+    if absent:
+        warnings.append(f"not in the worksheet: participant(s) {', '.join(absent)} (no e-mail, no submission "
+                        f"time); download the worksheet for all participants, not one group")
 
 
 def _lab_id(lab: str) -> str:
@@ -233,6 +279,9 @@ def _write_roster(out: Path, students: list[Student]) -> None:
         with open(out / ROSTER, newline="", encoding="utf-8") as fh:
             rows = {r["id"]: {k: r.get(k) or "" for k in ROSTER_FIELDS} for r in csv.DictReader(fh) if r.get("id")}
     for s in students:
+        if not s.files and rows.get(s.id, {}).get("files"):  # merged: files from an earlier download stay
+            rows[s.id].update(name=rows[s.id]["name"] or s.name, email=s.email, submitted_at=s.submitted_at)
+            continue
         rows[s.id] = {"id": s.id, "name": s.name, "email": s.email, "submitted_at": s.submitted_at,
                       "files": ";".join(s.kept), "notes": ";".join(n.replace(";", ",") for n in s.notes)}
     buf = io.StringIO()

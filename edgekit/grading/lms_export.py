@@ -14,6 +14,11 @@
              as Canvas's export does (``--assignment "Lab 11 (4821)"``) to update that assignment; any
              other name makes a new one.
     csv      ``id,name,email,score,max_score,late,status`` (late: days after the deadline).
+    moodle-worksheet
+             The assignment's grading worksheet (``edgekit collect --worksheet`` keeps a copy) with
+             ``Grade`` (scaled to its ``Maximum Grade``) and ``Feedback comments`` filled: upload it
+             with the Grading action "Upload grading worksheet". Keyed by participant number, so no
+             e-mails needed; every row and column stays as downloaded, ungraded rows untouched.
 
 Every student appears once: the roster's in its order, then graded students it lacks (a warning).
 A student with no grade (not submitted, refused, not graded) has an empty grade cell, never a 0:
@@ -36,7 +41,7 @@ from .._errors import ConfigError
 from .._io import atomic_write
 from .late import read_roster
 
-FORMATS = ("moodle", "canvas", "csv")
+FORMATS = ("moodle", "canvas", "csv", "moodle-worksheet")
 GRADED = ("graded",)  # statuses whose missing score would be a surprise; others say why there is none
 
 
@@ -53,13 +58,21 @@ class Export:
 
 
 def export_grades(out: str | Path, lms: str, *, submissions: str | Path | None = None, to: str | Path | None = None,
-                  lab=None, assignment: str | None = None) -> Export:
-    """Write ``OUT/grades.csv`` as ``lms``'s grade import file (default ``OUT/export-<lms>.csv``)."""
+                  lab=None, assignment: str | None = None, worksheet: str | Path | None = None) -> Export:
+    """Write ``OUT/grades.csv`` as ``lms``'s grade import file (default ``OUT/export-<lms>.csv``).
+
+    ``worksheet`` (moodle-worksheet only): the downloaded worksheet to fill, by default the copy
+    ``edgekit collect`` kept in SUBMISSIONS (``edgekit grade`` copies it to ``OUT/.edgekit``)."""
     if lms not in FORMATS:
         raise ConfigError(f"--lms {lms!r}: expected one of {', '.join(FORMATS)}")
+    if worksheet and lms != "moodle-worksheet":
+        raise ConfigError(f"--worksheet is the Moodle grading worksheet to fill; it goes with --lms moodle-worksheet, "
+                          f"not --lms {lms}")
     out = Path(out)
     _regenerate(out, lab)
     grades = _read_grades(out / "grades.csv")
+    if lms == "moodle-worksheet":
+        return _to_worksheet(out, grades, submissions, to, worksheet)
     roster_path = Path(submissions) / "roster.csv" if submissions else out / ".edgekit" / "roster.csv"
     if not roster_path.is_file():
         raise ConfigError(f"no roster at {roster_path}: export needs names and emails from SUBMISSIONS/roster.csv "
@@ -94,6 +107,31 @@ def export_grades(out: str | Path, lms: str, *, submissions: str | Path | None =
     noemail = [r["id"] for r in rows if not r["email"]]
     if lms == "moodle" and noemail:
         res.warnings.append(f"no email for {', '.join(noemail)}: Moodle's import cannot match these rows")
+    return res
+
+
+def _to_worksheet(out: Path, grades: dict[str, dict], submissions, to, worksheet) -> Export:
+    from . import worksheet as ws
+
+    src = Path(worksheet) if worksheet else (Path(submissions) if submissions else out / ".edgekit") / ws.WORKSHEET
+    if not src.is_file():
+        raise ConfigError(f"no grading worksheet at {src}: collect with `edgekit collect ... --worksheet FILE` "
+                          f"(then grade), or pass the downloaded worksheet with --worksheet FILE")
+    sheet = ws.read(src)
+    ids = sheet.ids()
+    marks = {sid: (g["score"], g.get("max_score", "")) for sid, g in grades.items() if g.get("score", "") != ""}
+    notes = {sid: _feedback({"note": _late(out, sid).get("note", ""), "status": g.get("status", "")})
+             for sid, g in grades.items() if sid in marks}
+    data, warnings = ws.fill(sheet, marks, notes)
+    res = Export(Path(to) if to else out / "export-moodle-worksheet.csv", "moodle-worksheet", len(ids),
+                 ungraded=[i for i in ids if i not in marks], unknown=sorted(set(grades) - set(ids)), warnings=warnings)
+    atomic_write(res.path, data)
+    if res.ungraded:
+        res.warnings.append(f"no grade for {len(res.ungraded)} participant(s): their rows stay as downloaded: "
+                            + ", ".join(res.ungraded))
+    if res.unknown:
+        res.warnings.append(f"graded but not in the worksheet {src}: {', '.join(res.unknown)} (not uploaded; "
+                            f"was the worksheet downloaded for one group only?)")
     return res
 
 
