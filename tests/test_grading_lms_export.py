@@ -1,12 +1,9 @@
 """`edgekit export`: grades.csv + roster.csv as Moodle's and Canvas's grade import files, read back with csv."""
 
 import csv
-import importlib.machinery
 import io
 import json
 import shutil
-import sys
-import types
 from pathlib import Path
 
 import nbformat
@@ -120,18 +117,18 @@ def test_errors_say_what_to_do(out, tmp_path):
         export_grades(out, "blackboard")
 
 
-def test_gradebook_regenerated_first(out, tmp_path, monkeypatch):
-    """When edgekit has grading.gradebook, its regenerate(out, lab) runs before grades.csv is read."""
+def test_gradebook_regenerated_first(out, monkeypatch):
+    """With rubric scores in OUT/gradebook.sqlite, gradebook.regenerate runs before grades.csv is read,
+    for the lab `edgekit grade` recorded in OUT/.edgekit/batch.json (or --lab)."""
+    from edgekit.grading import lms_export
+
     calls = []
 
     def regenerate(o, lab):
         calls.append((Path(o), lab.id))
         _write_csv(Path(o) / "grades.csv", ["student", "score", "max_score", "status"], [("1002", "9.5", "10", "graded")])
 
-    fake = types.ModuleType("edgekit.grading.gradebook")
-    fake.__spec__ = importlib.machinery.ModuleSpec("edgekit.grading.gradebook", None)
-    fake.regenerate = regenerate
-    monkeypatch.setitem(sys.modules, "edgekit.grading.gradebook", fake)
+    monkeypatch.setattr(lms_export, "regenerate", regenerate)
     rows = _read(export_grades(out, "csv").path)  # no gradebook.sqlite: nothing to merge
     assert not calls and rows[2][3] == "8"
     (out / "gradebook.sqlite").write_bytes(b"")
@@ -139,6 +136,9 @@ def test_gradebook_regenerated_first(out, tmp_path, monkeypatch):
         export_grades(out, "csv")
     rows = _read(export_grades(out, "csv", lab=DEMO).path)
     assert calls == [(out, "lab00-demo")] and rows[2][3] == "9.5"
+    (out / ".edgekit" / "batch.json").write_text(json.dumps({"lab": str(DEMO)}))
+    export_grades(out, "csv")
+    assert calls[-1] == (out, "lab00-demo")
 
 
 def test_real_grading_then_export_from_the_cli(tmp_path, capsys):

@@ -33,7 +33,7 @@ def register(sub) -> None:
     s.add_argument("--submissions", help="folder with roster.csv (default: the copy `edgekit grade` kept in OUT/.edgekit)")
     s.add_argument("--worksheet", help="moodle-worksheet: the worksheet to fill (default: the copy collect kept)")
     s.add_argument("--to", help="file to write (default: OUT/export-<lms>.csv)")
-    s.add_argument("--lab", help="the lab: needed when OUT/gradebook.sqlite holds rubric scores to merge first")
+    s.add_argument("--lab", help="the lab (default: the one edgekit grade used); rubric scores in OUT/gradebook.sqlite are merged first")
     s.add_argument("--assignment", help="grade column name (default: the lab id); for Canvas, its export's "
                                         "'Name (id)' updates that assignment")
     s.set_defaults(func=cmd_export)

@@ -168,6 +168,14 @@ def flags(out: str | Path) -> set[tuple[str, str]]:
         return set(con.execute("SELECT student, question FROM flags"))
 
 
+def batch_info(out: Path) -> dict:
+    """What ``edgekit grade`` wrote about its run in ``OUT/.edgekit/batch.json`` (lab, submissions), or {}."""
+    try:
+        return json.loads((Path(out) / ".edgekit" / "batch.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def combine(record: dict, lab: Lab, manual: dict[str, Score]) -> dict:
     """The record with the manual grades and the late penalty in its score (see the module docstring)."""
     rec = dict(record)

@@ -30,8 +30,6 @@ collect`` writes it; ``edgekit grade`` keeps a copy in ``OUT/.edgekit/``). Rubri
 from __future__ import annotations
 
 import csv
-import importlib
-import importlib.util
 import io
 import json
 from dataclasses import dataclass, field
@@ -39,6 +37,8 @@ from pathlib import Path
 
 from .._errors import ConfigError
 from .._io import atomic_write
+from .gradebook import batch_info, regenerate
+from .lab import Lab, load_lab
 from .late import read_roster
 
 FORMATS = ("moodle", "canvas", "csv", "moodle-worksheet")
@@ -136,18 +136,15 @@ def _to_worksheet(out: Path, grades: dict[str, dict], submissions, to, worksheet
 
 
 def _regenerate(out: Path, lab) -> None:
-    """Merge the rubric scores (``OUT/gradebook.sqlite``) into grades.csv, when edgekit has the gradebook."""
-    if importlib.util.find_spec("edgekit.grading.gradebook") is None or not (out / "gradebook.sqlite").is_file():
+    """Merge the rubric scores (``OUT/gradebook.sqlite``, from ``edgekit review``) into every file first;
+    the lab defaults to the one ``edgekit grade`` recorded in ``OUT/.edgekit/batch.json``."""
+    if not (out / "gradebook.sqlite").is_file():
         return
-    gradebook = importlib.import_module("edgekit.grading.gradebook")
-    if not hasattr(gradebook, "regenerate"):
-        return
+    lab = lab or batch_info(out).get("lab")
     if lab is None:
-        raise ConfigError(f"{out / 'gradebook.sqlite'} holds rubric scores to merge before exporting; "
-                          f"pass the lab too (--lab LAB)")
-    from .lab import Lab, load_lab
-
-    gradebook.regenerate(out, lab if isinstance(lab, Lab) else load_lab(lab))
+        raise ConfigError(f"{out / 'gradebook.sqlite'} holds rubric scores to merge before exporting, and {out} does "
+                          f"not say which lab it graded (no .edgekit/batch.json); pass the lab too (--lab LAB)")
+    regenerate(out, lab if isinstance(lab, Lab) else load_lab(lab))
 
 
 def _read_grades(path: Path) -> dict[str, dict]:

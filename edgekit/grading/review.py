@@ -202,20 +202,12 @@ class Review:
         return {"saved": student, "graded": sum(s in scores for s in self.students()), "total": len(self.students())}
 
 
-def batch_info(out: Path) -> dict:
-    """What ``edgekit grade`` wrote about its run in ``OUT/.edgekit/batch.json`` (lab, submissions)."""
-    try:
-        return json.loads((out / ".edgekit" / "batch.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def open_review(out: str | Path, lab: str | Path | Lab | None = None, submissions: str | Path | None = None,
                 grader: str = "", token: str | None = None) -> Review:
     """A :class:`Review` of ``out``; the lab and submissions default to those ``edgekit grade`` used."""
     out = Path(out).resolve()
     gb.connect(out).close()  # a grades folder, or an error that says how to make one
-    info = batch_info(out)
+    info = gb.batch_info(out)
     lab = lab or info.get("lab")
     if lab is None:
         raise LabError(f"which lab is {out} of? It has no .edgekit/batch.json (graded by an older edgekit); "
