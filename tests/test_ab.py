@@ -77,6 +77,31 @@ def test_ab_verdict_for_known_blocks(monkeypatch, p50_ms, verdict, speed):
     assert [r["n_samples"] for r in res.a["runs"]] == [200] * 6 and "samples_ms" not in res.a["runs"][0]  # stored once
 
 
+def test_ab_model_on_each_side_runs_that_model(monkeypatch):
+    """--ab model=a.onnx model=b.onnx: two models interleaved; each side's processes bench its own model."""
+    import json
+    from types import SimpleNamespace
+
+    from edgekit.perf import interleave
+
+    ran = []
+
+    def fake_run(cmd, **_):
+        ran.append(cmd[4])  # python -m edgekit bench MODEL ...
+        samples = [2.0 if cmd[4] == "b.onnx" else 1.0] * 50
+        with open(cmd[cmd.index("--json") + 1], "w") as f:
+            json.dump({"model": cmd[4], "model_sha256": "0" * 64, "config": {"threads": 1}, "samples_ms": samples,
+                       "cold_start_ms": {"session_ms": 1.0}, "latency_ms": {"p50": samples[0], "n": 50},
+                       "throughput_ips": 1e3}, f)
+        return SimpleNamespace(returncode=0, stdout="", stderr="")
+
+    monkeypatch.setattr(interleave.subprocess, "run", fake_run)
+    res = run_ab(None, "model=a.onnx,threads=1", "model=b.onnx,threads=1", rounds=2, block_s=0.01, seed=0)
+    assert sorted(ran) == ["a.onnx", "a.onnx", "b.onnx", "b.onnx"]
+    assert res.comparison.ratio == pytest.approx(0.5) and "slower" in res.comparison.verdict
+    assert not any("not interleaved" in w for w in res.comparison.warnings)  # it was
+
+
 def test_schedule_mirrors_each_pair_of_rounds():
     for seed in range(20):
         order = schedule(["a", "b", "c"], rounds=6, seed=seed)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgekit._errors import EdgekitError, ResultError
-from edgekit.perf.comparison import (SINGLE_RUN, Comparison, bootstrap_ratio_ci, compare, compare_many, comparison_table, labels,
+from edgekit.perf.comparison import (NOT_INTERLEAVED, SINGLE_RUN, Comparison, bootstrap_ratio_ci, compare, compare_many, comparison_table, labels,
                              load_results)
 from edgekit.perf.stats import summarize
 
@@ -223,6 +223,7 @@ def test_runs_give_the_hierarchical_ci_and_the_band_decides_equivalence():
     a, b = runs_result(1.0, 8, 1), runs_result(1.0, 8, 2)
     c = compare(a, b)
     assert c.runs == (8, 8) and c.method.startswith("hierarchical") and SINGLE_RUN not in c.warnings
+    assert NOT_INTERLEAVED in c.warnings and NOT_INTERLEAVED not in compare(a, b, interleaved=True).warnings
     assert c.equivalent and not c.different and c.verdict.startswith("no meaningful difference"), c.verdict
     assert not compare(a, b, min_effect=0).equivalent  # no band: the verdict is about significance only
     fast = compare(a, runs_result(0.5, 8, 2))

@@ -232,10 +232,10 @@ def _bench_fleet(suite: str, out: Path, scheduler: str | None, on: list[str] | N
 def _bench_ab(args) -> int:
     from ..perf.interleave import parse_config, run_ab
 
-    if not args.model:
-        raise ConfigError("edgekit bench --ab A B: name a MODEL too, e.g. edgekit bench digits-cnn --ab threads=1 threads=2")
-    for text in args.ab:  # a typo fails here, before any block runs
-        parse_config(text)
+    configs = [parse_config(text) for text in args.ab]  # a typo fails here, before any block runs
+    if not args.model and not all("model" in c for c in configs):
+        raise ConfigError("edgekit bench --ab A B: name a MODEL too, e.g. edgekit bench digits-cnn --ab threads=1 threads=2 "
+                          "(or a model on each side: --ab model=a.onnx model=b.onnx)")
     res = run_ab(args.model, args.ab[0], args.ab[1], rounds=args.rounds, block_s=1.0 if args.min_s is None else args.min_s,
                  min_effect=args.min_effect)
     text = str(res).split("\n")
@@ -323,7 +323,8 @@ def register(sub) -> None:
     s.add_argument("--max-s", type=_seconds, default=15.0)
     s.add_argument("--warmup-s", type=_seconds, default=0.5)
     s.add_argument("--ab", nargs=2, metavar=("CONFIG_A", "CONFIG_B"),
-                   help="interleaved A/B in separate processes, e.g. --ab threads=1 threads=2")
+                   help="interleaved A/B in separate processes, e.g. --ab threads=1 threads=2; model=PATH on a "
+                        "side compares two models, e.g. --ab model=fp32.onnx model=int8.onnx")
     s.add_argument("--rounds", type=_count(1), default=6, help="--ab: blocks per side")
     s.add_argument("--suite", help="run a suite file (benchmarks/suites/*.json), one result file per job")
     s.add_argument("--out", help="--suite: folder for the result files")

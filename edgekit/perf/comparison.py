@@ -42,6 +42,11 @@ MIN_EFFECT = 0.02  # a CI inside 1/(1+m) .. 1+m: "no meaningful difference"
 SINGLE_RUN = ("one run per side: this CI sees only the noise within each run, not the variation between "
               "processes (p50 moved ~9% between runs of one config on a shared VM) — "
               "use `edgekit bench --repeat N` results or `--ab` for a claim")
+NOT_INTERLEAVED = ("measured one after the other, not interleaved: the CI holds each side's run-to-run variation, "
+                   "not a shift of the machine between the two measurements (on the shared development VM such "
+                   "shifts made 4 of 20 clean A/A pairs of separate commands 'different', against 0 of 19 interleaved: "
+                   "benchmarks/trust.py) — for a "
+                   "claim, interleave: `edgekit bench MODEL --ab CONFIG_A CONFIG_B`")
 _CHUNK = 4_000_000  # bootstrap resample elements held in memory at once (~32 MB of float64)
 
 
@@ -252,11 +257,13 @@ class Comparison:
 
 
 def compare(baseline: dict, other: dict, *, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05,
-            names: tuple[str, str] | None = None, min_effect: float = MIN_EFFECT) -> Comparison:
+            names: tuple[str, str] | None = None, min_effect: float = MIN_EFFECT,
+            interleaved: bool = False) -> Comparison:
     """Compare ``other`` (B) with ``baseline`` (A) from their raw samples; see the module docstring.
 
     ``min_effect``: the equivalence band (0.02: a CI inside 0.98-1.02 is "no meaningful difference";
-    0 turns the band off)."""
+    0 turns the band off). ``interleaved``: the two sides' runs took turns (``--ab``); otherwise a
+    comparison over runs warns that a shift of the machine between the sides is not in its CI."""
     if not 0 <= min_effect <= 1:
         raise ValueError(f"min_effect is a fraction like 0.02 (2%), got {min_effect!r}")
     a_name, b_name = names or labels([baseline, other])
@@ -271,6 +278,8 @@ def compare(baseline: dict, other: dict, *, n_boot: int = 2000, seed: int = 0, a
     if len(runs_a) >= 2 and len(runs_b) >= 2:
         ratio, ci = hierarchical_ratio_ci(runs_a, runs_b, n_boot=n_boot, seed=seed, alpha=alpha)
         gm_a, gm_b = (float(np.exp(np.mean([np.log(np.median(r)) for r in rs]))) for rs in (runs_a, runs_b))
+        if not interleaved:
+            warnings.append(NOT_INTERLEAVED)
         return Comparison(a_name, b_name, gm_a, gm_b, ratio, ci, warnings=warnings,
                           method="hierarchical bootstrap (runs, then samples within runs)", conditions=conditions,
                           **common)

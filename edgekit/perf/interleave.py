@@ -43,7 +43,8 @@ T = TypeVar("T")
 
 KEYS = {"threads": ("threads", int), "opt": ("optimization", str), "optimization": ("optimization", str),
         "spin": ("spin_wait", lambda v: v in ("on", "1", "true")), "batch": ("batch_size", int),
-        "providers": ("providers", str), "provider": ("providers", str), "timed": ("timed", str)}
+        "providers": ("providers", str), "provider": ("providers", str), "timed": ("timed", str),
+        "model": ("model", str)}  # model=PATH: this side runs another model (fp32 against int8, interleaved)
 
 
 def parse_config(text: str) -> dict:
@@ -130,10 +131,11 @@ def interleave(blocks: dict[str, Callable[[], T]], *, rounds: int, seed: int | N
     return results, order
 
 
-def run_ab(model: str, config_a: str, config_b: str, *, rounds: int = 6, block_s: float = 1.0, seed: int | None = None,
+def run_ab(model: str | None, config_a: str, config_b: str, *, rounds: int = 6, block_s: float = 1.0, seed: int | None = None,
            min_effect: float = 0.02) -> ABResult:
     """Run ``rounds`` blocks of each configuration in :func:`schedule` order, one process per block;
-    ``min_effect`` is the comparison's equivalence band (:func:`edgekit.perf.comparison.compare`)."""
+    ``min_effect`` is the comparison's equivalence band (:func:`edgekit.perf.comparison.compare`).
+    A config's ``model=PATH`` runs that model on its side instead of ``model`` (then ``model`` may be None)."""
     cfgs = {"A": parse_config(config_a), "B": parse_config(config_b)}
     labels = {"A": config_a, "B": config_b}
     budget = [arg for k, v in block_budget(block_s).items() for arg in (f"--{k.replace('_', '-')}", str(v))]
@@ -141,7 +143,8 @@ def run_ab(model: str, config_a: str, config_b: str, *, rounds: int = 6, block_s
     with tempfile.TemporaryDirectory() as tmp:
         def block(side: str) -> dict:
             out = Path(tmp) / f"{next(count)}{side}.json"
-            cmd = [sys.executable, "-m", "edgekit", "bench", model, *_cli_args(cfgs[side]), *budget, "--repeat", "1",
+            cmd = [sys.executable, "-m", "edgekit", "bench", cfgs[side].get("model", model), *_cli_args(cfgs[side]), *budget,
+                   "--repeat", "1",
                    "--json", str(out)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
@@ -153,9 +156,11 @@ def run_ab(model: str, config_a: str, config_b: str, *, rounds: int = 6, block_s
 
         pooled, order = interleave({side: functools.partial(block, side) for side in cfgs}, rounds=rounds, seed=seed)
     merged = {side: _merge(pooled[side], labels[side]) for side in pooled}
+    names = (f"{config_a} (A)", f"{config_b} (B)") if config_a == config_b else None  # an A/A check
     from .comparison import compare
 
-    return ABResult(merged["A"], merged["B"], order, compare(merged["A"], merged["B"], min_effect=min_effect))
+    comparison = compare(merged["A"], merged["B"], min_effect=min_effect, interleaved=True, names=names)
+    return ABResult(merged["A"], merged["B"], order, comparison)
 
 
 def _merge(blocks: list[dict], label: str) -> dict:
