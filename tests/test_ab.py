@@ -102,6 +102,34 @@ def test_ab_model_on_each_side_runs_that_model(monkeypatch):
     assert not any("not interleaved" in w for w in res.comparison.warnings)  # it was
 
 
+def test_a_sweep_takes_turns_and_compare_knows_it(monkeypatch):
+    """bench --threads 1,2 --repeat N: the configs' runs alternate in schedule order, the merged results
+    share an `interleaved` id, and compare then gives no "not interleaved" warning."""
+    import numpy as np
+
+    from edgekit.perf import runs
+    from edgekit.perf.comparison import NOT_INTERLEAVED, compare
+    from edgekit.perf.interleave import run_sweep
+
+    ran, rng = [], np.random.default_rng(0)
+
+    def fake_once(model, options, what=""):
+        ran.append(options["threads"])
+        samples = (options["threads"] * rng.uniform(0.95, 1.05, 100)).tolist()
+        return {"model": model, "model_sha256": "0" * 64, "config": {"threads": options["threads"]},
+                "samples_ms": samples, "cold_start_ms": {"session_ms": 1.0},
+                "latency_ms": {"p50": float(np.median(samples)), "n": 100}, "throughput_ips": 1e3}
+
+    monkeypatch.setattr(runs, "run_once", fake_once)
+    a, b = run_sweep("m", [{"threads": 1}, {"threads": 2}], 4, seed=2)
+    assert ran == [{0: 1, 1: 2}[i] for r in schedule([0, 1], rounds=4, seed=2) for i in r]
+    assert a.interleaved == b.interleaved != "" and len(a.runs) == len(b.runs) == 4
+    c = compare(a.to_dict(), b.to_dict())
+    assert NOT_INTERLEAVED not in c.warnings and c.ratio == pytest.approx(0.5, rel=0.05), c
+    (other,) = run_sweep("m", [{"threads": 1}], 2)
+    assert NOT_INTERLEAVED in compare(a.to_dict(), other.to_dict()).warnings  # two sweeps: not interleaved
+
+
 def test_schedule_mirrors_each_pair_of_rounds():
     for seed in range(20):
         order = schedule(["a", "b", "c"], rounds=6, seed=seed)

@@ -118,19 +118,26 @@ def cmd_bench(args) -> int:
         raise ConfigError("edgekit bench: name a MODEL (zoo name or .onnx path), or give --suite FILE")
     grid = list(itertools.product(args.threads or [None], args.optimization or ["all"], args.spin or [None],
                                   args.batch or [1], args.providers or ["cpu"]))
-    results = []
-    for threads, opt, spin, batch, prov in grid:
-        options = {"threads": threads, "optimization": opt, "spin_wait": spin, "batch_size": batch, "providers": prov,
-                   "mode": args.mode, "concurrency": args.concurrency, "sessions": args.sessions,
-                   "min_runs": args.min_runs, "min_s": _min_s(args), "max_s": args.max_s, "warmup_s": args.warmup_s,
-                   "timed": args.timed}
-        if args.repeat > 1:
-            from ..perf.runs import run_repeated
+    option_sets = [{"threads": threads, "optimization": opt, "spin_wait": spin, "batch_size": batch, "providers": prov,
+                    "mode": args.mode, "concurrency": args.concurrency, "sessions": args.sessions,
+                    "min_runs": args.min_runs, "min_s": _min_s(args), "max_s": args.max_s, "warmup_s": args.warmup_s,
+                    "timed": args.timed} for threads, opt, spin, batch, prov in grid]
+    if args.repeat > 1 and len(option_sets) > 1:  # a sweep: the configs' runs take turns (compare sees it)
+        from ..perf.interleave import run_sweep
 
-            r = run_repeated(args.model, args.repeat, on_run=_run_done(args) if sys.stderr.isatty() else None,
-                             **options)
-        else:
-            r = benchmark(args.model, progress=sys.stderr.isatty(), **options)
+        done = _run_done(args) if sys.stderr.isatty() else None
+        measured = run_sweep(args.model, option_sets, args.repeat,
+                             on_run=(lambda i, r: done(f"config {i + 1} of {len(option_sets)}", r)) if done else None)
+    elif args.repeat > 1:
+        from ..perf.runs import run_repeated
+
+        done = _run_done(args) if sys.stderr.isatty() else None
+        measured = [run_repeated(args.model, args.repeat, **option_sets[0],
+                                 on_run=(lambda i, r: done(f"run {i}/{args.repeat}", r)) if done else None)]
+    else:  # --repeat 1: one run of each config, in this process
+        measured = [benchmark(args.model, progress=sys.stderr.isatty(), **options) for options in option_sets]
+    results = []
+    for r in measured:
         results.append(r.to_dict())
         if not args.quiet:
             print(f"{r.config.label()}  {r}")
@@ -156,8 +163,8 @@ MIN_S_PER_RUN = 1.0  # --min-s when --repeat > 1 and none is given; 3.0 for a si
 
 
 def _run_done(args):
-    def show(i: int, result: dict) -> None:
-        print(f"  run {i}/{args.repeat} done: p50 {result['latency_ms']['p50']:.4g} ms", file=sys.stderr)
+    def show(what: str, result: dict) -> None:
+        print(f"  {what} done: p50 {result['latency_ms']['p50']:.4g} ms", file=sys.stderr)
     return show
 
 

@@ -106,6 +106,7 @@ class BenchResult:
     timed: str = ""  # what one sample times (TIMED[config.timed]); "" for time_call
     started_at: str = ""  # UTC ISO time the benchmark started: tells equal configs apart
     runs: list[dict] = field(default_factory=list, repr=False)  # repeat > 1: each process's own figures
+    interleaved: str = ""  # results with the same id had their runs take turns (a sweep with repeat > 1)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -278,7 +278,7 @@ def compare(baseline: dict, other: dict, *, n_boot: int = 2000, seed: int = 0, a
     if len(runs_a) >= 2 and len(runs_b) >= 2:
         ratio, ci = hierarchical_ratio_ci(runs_a, runs_b, n_boot=n_boot, seed=seed, alpha=alpha)
         gm_a, gm_b = (float(np.exp(np.mean([np.log(np.median(r)) for r in rs]))) for rs in (runs_a, runs_b))
-        if not interleaved:
+        if not (interleaved or baseline.get("interleaved") and baseline.get("interleaved") == other.get("interleaved")):
             warnings.append(NOT_INTERLEAVED)
         return Comparison(a_name, b_name, gm_a, gm_b, ratio, ci, warnings=warnings,
                           method="hierarchical bootstrap (runs, then samples within runs)", conditions=conditions,

@@ -131,6 +131,33 @@ def interleave(blocks: dict[str, Callable[[], T]], *, rounds: int, seed: int | N
     return results, order
 
 
+def run_sweep(model, option_sets: Sequence[dict], repeat: int, *, seed: int | None = None,
+              on_run: Callable[[int, dict], None] | None = None) -> list:
+    """``repeat`` runs (a fresh process each) of every configuration in ``option_sets``, taking turns in
+    :func:`schedule` order, so a shift of the machine hits every configuration alike; one merged
+    :class:`~edgekit.perf.bench.BenchResult` per configuration, all with the same ``interleaved`` id,
+    which :func:`edgekit.perf.comparison.compare` reads as "interleaved". ``on_run(i, result)`` after
+    each run of configuration ``i``."""
+    from .bench import _config, _now
+    from .runs import merge_runs, run_once
+
+    for options in option_sets:
+        _config(dict(options))  # a bad option fails here, before any process starts
+    def block(i: int) -> dict:
+        result = run_once(model, dict(option_sets[i]), what=f"a run of config {i + 1}")
+        if on_run:
+            on_run(i, result)
+        return result
+
+    blocks = {i: functools.partial(block, i) for i in range(len(option_sets))}
+    per_config, _ = interleave(blocks, rounds=repeat, seed=seed)
+    group = f"sweep {_now()}"
+    results = [merge_runs(per_config[i]) for i in range(len(option_sets))]
+    for r in results:
+        r.interleaved = group
+    return results
+
+
 def run_ab(model: str | None, config_a: str, config_b: str, *, rounds: int = 6, block_s: float = 1.0, seed: int | None = None,
            min_effect: float = 0.02) -> ABResult:
     """Run ``rounds`` blocks of each configuration in :func:`schedule` order, one process per block;

@@ -51,19 +51,24 @@ def run_repeated(model, repeat: int, *, on_run: Callable[[int, dict], None] | No
         raise ConfigError(f"repeat is the number of independent runs (processes), an integer >= 1; got {repeat!r}")
     _config(options)  # a bad option fails here, before any process starts
     runs = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in range(repeat):
-            out = Path(tmp) / f"run{i}.json"
-            spec = json.dumps({"model": str(model), "options": options})
-            proc = subprocess.run([sys.executable, "-m", "edgekit.perf.runs", spec, str(out)],
-                                  capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                why = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
-                raise RuntimeError(f"run {i + 1} of {repeat} of {model} failed in its process: {why[0]}")
-            runs.append(json.loads(out.read_text()))
-            if on_run:
-                on_run(i + 1, runs[-1])
+    for i in range(repeat):
+        runs.append(run_once(model, options, what=f"run {i + 1} of {repeat}"))
+        if on_run:
+            on_run(i + 1, runs[-1])
     return merge_runs(runs)
+
+
+def run_once(model, options: dict, *, what: str = "a run") -> dict:
+    """One run of ``model`` in a fresh process (``python -m edgekit.perf.runs``): its result dict."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run.json"
+        spec = json.dumps({"model": str(model), "options": options})
+        proc = subprocess.run([sys.executable, "-m", "edgekit.perf.runs", spec, str(out)],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            why = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+            raise RuntimeError(f"{what} of {model} failed in its process: {why[0]}")
+        return json.loads(out.read_text())
 
 
 def merge_runs(runs: list[dict]):
