@@ -112,11 +112,12 @@ def find_boards(workers: dict[str, dict], on: list[str] | None = None) -> list[B
     return boards
 
 
-def bench_on_worker(model: str, options: dict, meta: dict, blob: bytes | None = None) -> dict:
-    """Runs on the board's dask worker: one benchmark; the result says which worker and host ran it."""
+def bench_on_worker(model: str, options: dict, meta: dict, blob: bytes | None = None, repeat: int = 1) -> dict:
+    """Runs on the board's dask worker: one benchmark (``repeat`` runs, a process each, when > 1); the
+    result says which worker and host ran it."""
     from distributed import get_worker
 
-    from .bench import benchmark
+    from .suite import measure
 
     worker = get_worker()
     with tempfile.TemporaryDirectory(prefix="edgekit-fleet-") as tmp:
@@ -124,7 +125,7 @@ def bench_on_worker(model: str, options: dict, meta: dict, blob: bytes | None = 
             path = Path(tmp) / Path(model).name
             path.write_bytes(blob)
             model = str(path)
-        result = benchmark(model, **options).to_dict()
+        result = measure(model, options, repeat).to_dict()
     result["fleet"] = {**meta, "worker": str(worker.name), "address": worker.address, "host": socket.gethostname()}
     return result
 
@@ -174,7 +175,7 @@ def run_fleet(suite_path: str | Path, out: str | Path, scheduler, on: list[str] 
             job = queues[b.folder].popleft()
             meta = {"label": b.label, "board": b.folder, "suite": suite.get("name", Path(suite_path).stem)}
             options = {**suite.get("budget", {}), **job.setting}
-            fut = client.submit(bench_on_worker, job.model, options, meta, blobs.get(job.model),
+            fut = client.submit(bench_on_worker, job.model, options, meta, blobs.get(job.model), suite.get("repeat", 1),
                                 key=f"edgekit-bench-{b.folder}-{Path(job.file).stem}-{uuid.uuid4().hex[:8]}",
                                 workers=[b.address], allow_other_workers=False, resources={b.label: 1},
                                 retries=0, pure=False)

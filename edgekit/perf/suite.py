@@ -7,7 +7,9 @@ suite keeps what it finished, and running it again skips those files (``--force`
      "settings": {"threads": [1, 2]}, "budget": {"min_runs": 50, "min_s": 2.0, "max_s": 10.0}}
 
 ``settings`` keys are :class:`~edgekit.perf.bench.BenchConfig` fields, each with a list of values;
-every combination is run for every model.
+every combination is run for every model. ``"repeat": N`` (default 1) measures each job in N
+independent processes (:func:`edgekit.perf.runs.run_repeated`, as ``edgekit bench --repeat N``), so
+its result carries a CI over runs; ``budget`` is then per run.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ def load_suite(path: str | Path) -> dict:
     for key in [*suite.get("settings", {}), *suite.get("budget", {})]:
         if key not in known:
             raise ConfigError(f"suite {path}: unknown setting {key!r}; expected BenchConfig fields: {sorted(known)}")
+    repeat = suite.get("repeat", 1)
+    if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+        raise ConfigError(f"suite {path}: 'repeat' is the number of independent runs per job, an integer >= 1; "
+                          f"got {repeat!r}")
     if not suite.get("models") or not isinstance(suite["models"], list):
         raise ConfigError(f"suite {path}: expected a non-empty 'models' list, got {suite.get('models')!r}")
     return suite
@@ -67,6 +73,15 @@ def write_json(path: Path, data) -> None:
     atomic_write(path, json.dumps(data, indent=1))
 
 
+def measure(model, options: dict, repeat: int = 1):
+    """One job: a run in this process, or ``repeat`` runs in fresh processes, merged."""
+    if repeat > 1:
+        from .runs import run_repeated
+
+        return run_repeated(model, repeat, **options)
+    return benchmark(model, **options)
+
+
 def run_suite(path: str | Path, out: str | Path, *, force: bool = False,
               on_result: Callable[[Path, dict], None] | None = None) -> list[Path]:
     """Run every job not already done; return the result files (old and new)."""
@@ -79,7 +94,7 @@ def run_suite(path: str | Path, out: str | Path, *, force: bool = False,
         files.append(target)
         if target.exists() and not force:
             continue
-        result = benchmark(model, **suite.get("budget", {}), **combo).to_dict()
+        result = measure(model, {**suite.get("budget", {}), **combo}, suite.get("repeat", 1)).to_dict()
         result["suite"] = suite.get("name", Path(path).stem)
         write_json(target, result)
         if on_result:
