@@ -37,7 +37,7 @@ from pathlib import Path
 
 from .._errors import ConfigError
 from .._io import atomic_write
-from .gradebook import batch_info, regenerate
+from .gradebook import batch_info, records_dir, regenerate
 from .lab import Lab, load_lab
 from .late import read_roster
 
@@ -159,7 +159,7 @@ def _read_grades(path: Path) -> dict[str, dict]:
 
 def _record(out: Path, sid: str) -> dict:
     try:
-        return json.loads((out / ".edgekit" / "records" / f"{sid}.json").read_text(encoding="utf-8"))
+        return json.loads((records_dir(out) / f"{sid}.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 
@@ -170,7 +170,7 @@ def _late(out: Path, sid: str) -> dict:
 
 
 def _lab_id(out: Path) -> str | None:
-    for p in sorted((out / ".edgekit" / "records").glob("*.json")):
+    for p in sorted(records_dir(out).glob("*.json")):
         lab = _record(out, p.stem).get("lab")
         if lab:
             return str(lab)
