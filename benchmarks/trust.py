@@ -1,16 +1,17 @@
 """Can a paper cite edgekit's numbers? The tool measured against itself and an independent raw loop.
 
-    python benchmarks/trust.py                       # everything: ~25 min on a quiet 2-core machine
+    python benchmarks/trust.py                       # everything: ~35 min on a quiet 2-core machine
     python benchmarks/trust.py --only bursts --bursts 3 --out /tmp/t.json   # one check, smaller
 
 Five checks, each the rule of issue 16 it answers, written to ``benchmarks/results/trust.json``
 (rewritten after every measurement, so an interrupted run keeps what it finished):
 
-1. **A/A, separate commands** (``aa``; ``--pairs``, default 20): two default
-   ``edgekit bench MODEL --threads 1`` commands of the same configuration, one after the other,
-   compared with ``edgekit.perf.comparison.compare`` (hierarchical CI over each side's 5 runs, 2%
-   equivalence band): how often a "faster"/"slower" verdict is given to pairs whose sides both say
-   ``clean``. The same commands give the default bench's wall time (target <= 15 s for a 5 ms
+1. **A/A, separate commands** (``aa``; ``--pairs``, default 20 clean pairs, up to a quarter more
+   pairs run to get them): two default ``edgekit bench MODEL --threads 1`` commands (``--repeat
+   auto``) of the same configuration, one after the other, compared with
+   ``edgekit.perf.comparison.compare`` (measured apart: each side one draw of the machine's state;
+   2% equivalence band): how often a "faster"/"slower" verdict is given to pairs whose sides both
+   say ``clean``. The same commands give the default bench's wall time (target <= 15 s for a 5 ms
    model) and its p50 CI half-width (target <= 2%).
    **A/A, interleaved** (``aa-ab``): ``edgekit bench MODEL --ab threads=1 threads=1`` (6 blocks a
    side, a process each, in A B | B A order). Target: "different" in <= 5% of clean pairs.
@@ -112,6 +113,8 @@ def side(result: dict, wall_s: float | None = None) -> dict:
            "run_started_at": [r.get("started_at", "") for r in runs],
            "ci_half_width": (ci[1] - ci[0]) / 2 / mid if ci else None,
            "word": verdict(result), "reasons": (result.get("suspect") or {}).get("reasons", [])}
+    if result.get("repeat"):  # --repeat auto: how many runs the CI target asked for and how many fit
+        out["plan"] = {k: result["repeat"][k] for k in ("first_spread", "needed", "fits", "runs", "reached")}
     if wall_s is not None:
         out["wall_s"] = wall_s
     return out
@@ -135,30 +138,38 @@ def twice_model(path: str, out: Path) -> str:
     return str(out)
 
 
+def _pairs_until(pairs: int, rows: list[dict]):
+    """Pair numbers until ``pairs`` clean pairs are in (the targets count clean pairs), at most a quarter more."""
+    i = 0
+    while sum(r["a"]["word"] == r["b"]["word"] == "clean" for r in rows) < pairs and i < pairs + max(2, pairs // 4):
+        yield i
+        i += 1
+
+
 def check_aa(model: str, pairs: int, tmp: Path, save) -> dict:
-    rows = []
-    for i in range(pairs):
+    rows: list[dict] = []
+    for i in _pairs_until(pairs, rows):
         before = conditions()
         a, wall_a = bench_cli(model, tmp / "a.json")
         b, wall_b = bench_cli(model, tmp / "b.json")
         c = compare(a, b, names=("A", "B"))
         rows.append({"pair": i + 1, "ratio": c.ratio, "ci": list(c.ci), "verdict": c.verdict, "different": c.different,
                      "a": side(a, wall_a), "b": side(b, wall_b), "conditions": [before, conditions()]})
-        print(f"A/A {i + 1}/{pairs}: {c.verdict}  [A: {rows[-1]['a']['word']}; B: {rows[-1]['b']['word']}]", flush=True)
+        print(f"A/A {i + 1} ({pairs} clean wanted): {c.verdict}  [A: {rows[-1]['a']['word']}; B: {rows[-1]['b']['word']}]", flush=True)
         save(aa_summary(rows))
     return aa_summary(rows)
 
 
 def check_aa_interleaved(model: str, pairs: int, tmp: Path, save) -> dict:
     """A/A the way edgekit says to compare: ``edgekit bench MODEL --ab threads=1 threads=1`` (6 blocks a side)."""
-    rows = []
-    for i in range(pairs):
+    rows: list[dict] = []
+    for i in _pairs_until(pairs, rows):
         before = conditions()
         r, wall = ab_cli(model, "threads=1", "threads=1", tmp / "ab.json")
         c = r["comparison"]
         rows.append({"pair": i + 1, "ratio": c["ratio"], "ci": c["ci"], "verdict": c["verdict"], "different": c["different"],
                      "a": side(r["a"]), "b": side(r["b"]), "wall_s": wall, "conditions": [before, conditions()]})
-        print(f"A/A --ab {i + 1}/{pairs}: {c['verdict']}  [A: {rows[-1]['a']['word']}; B: {rows[-1]['b']['word']}]",
+        print(f"A/A --ab {i + 1} ({pairs} clean wanted): {c['verdict']}  [A: {rows[-1]['a']['word']}; B: {rows[-1]['b']['word']}]",
               flush=True)
         save(aa_summary(rows, bench=False))
     return aa_summary(rows, bench=False)

@@ -121,7 +121,7 @@ MISTAKES = [
     (["bench", "digits-cnn", "--mode", "fast"], "argument --mode: invalid choice: 'fast'"),
     (["bench"], "name a MODEL"),
     (["bench", "digits-cnn", "--timed", "cpp"], "argument --timed: invalid choice: 'cpp'"),
-    (["bench", "digits-cnn", "--repeat", "0"], "argument --repeat: expected an integer >= 1"),
+    (["bench", "digits-cnn", "--repeat", "0"], "argument --repeat: expected auto or an integer >= 1, got '0'"),
     (["compare", "a.json", "b.json", "--min-effect", "5"], "argument --min-effect: expected a fraction like 0.02"),
     (["bench", "--ab", "threads=1", "threads=2"], "name a MODEL too"),
     (["bench", "digits-cnn", "--scheduler", "tcp://127.0.0.1:1"], "add --suite FILE"),
@@ -266,7 +266,8 @@ def _runs_result(median_ms, seed, threads, k):
 def test_compare_min_effect_and_the_single_run_caveat(tmp_path, capsys):
     files = []
     for name, med, seed, threads, k in (("a", 1.0, 1, 1, 6), ("b", 1.0, 2, 2, 6), ("one", 1.0, 3, 3, 1)):
-        (f := tmp_path / f"{name}.json").write_text(json.dumps(_runs_result(med, seed, threads, k)))
+        # a and b: one sweep's configs, their runs taken in turns (the id `bench --threads 1,2` gives them)
+        (f := tmp_path / f"{name}.json").write_text(json.dumps({**_runs_result(med, seed, threads, k), "interleaved": "s1"}))
         files.append(str(f))
     capsys.readouterr()
     assert main(["compare", "--json", str(tmp_path / "c.json"), files[0], files[1]]) == 0

@@ -224,8 +224,13 @@ def test_runs_give_the_hierarchical_ci_and_the_band_decides_equivalence():
     c = compare(a, b)
     assert c.runs == (8, 8) and c.method.startswith("hierarchical") and SINGLE_RUN not in c.warnings
     assert NOT_INTERLEAVED in c.warnings and NOT_INTERLEAVED not in compare(a, b, interleaved=True).warnings
-    assert c.equivalent and not c.different and c.verdict.startswith("no meaningful difference"), c.verdict
-    assert not compare(a, b, min_effect=0).equivalent  # no band: the verdict is about significance only
+    inter = compare(a, b, interleaved=True)
+    assert inter.equivalent and not inter.different and inter.verdict.startswith("no meaningful difference"), inter.verdict
+    assert not compare(a, b, min_effect=0, interleaved=True).equivalent  # no band: the verdict is about significance only
+    # measured apart, each side is one draw of the machine: one run's variance, not the mean of 8 runs'
+    width = lambda x: np.log(x.ci[1] / x.ci[0])
+    assert width(c) == pytest.approx(np.sqrt(8) * width(inter), rel=1e-9) and c.ratio == inter.ratio
+    assert "measured apart" in c.method and "measured apart" not in inter.method
     fast = compare(a, runs_result(0.5, 8, 2))
     assert fast.different and fast.ci[0] <= 2.0 <= fast.ci[1] and "faster" in fast.verdict, fast.verdict
     one = compare(a, make_result(threads=2))  # runs against a single run: the within-run bootstrap, said so

@@ -105,6 +105,27 @@ def test_known_ratio_is_covered_by_the_ci():
     assert hits / seeds >= 0.90, f"the CI covered the true ratio 2 in {hits} of {seeds} rounds"
 
 
+def test_sides_measured_apart_count_as_one_draw_of_the_machine_each():
+    """Two separate commands: the machine's state moves with the side (a drift of the same size as the
+    run-to-run spread, shared by all runs of one command). The CI over runs alone calls many A/A pairs
+    different; apart=True (one run's variance per side) keeps it to <= 5% and still covers a known 2x."""
+    seeds, false_iid, false_apart, covered = 120, 0, 0, 0
+    for seed in range(seeds):
+        rng = np.random.default_rng(3000 + seed)
+        drift = np.exp(rng.normal(0, 0.05, 3))  # each command's machine state
+        a, b = _hierarchical_side(rng, 5.0 * drift[0], 10), _hierarchical_side(rng, 5.0 * drift[1], 10)
+        _, (lo, hi) = hierarchical_ratio_ci(a, b, n_boot=300, seed=seed)
+        false_iid += lo > 1 or hi < 1
+        _, (lo, hi) = hierarchical_ratio_ci(a, b, n_boot=300, seed=seed, apart=True)
+        false_apart += lo > 1 or hi < 1
+        _, (lo, hi) = hierarchical_ratio_ci(_hierarchical_side(rng, 10.0 * drift[2], 10), b, n_boot=300, seed=seed,
+                                            apart=True)
+        covered += lo <= 2.0 <= hi  # the settings' true ratio, whatever the machine did
+    assert false_iid / seeds > 0.2, f"only {false_iid} of {seeds}: the synthetic drift is too small to matter"
+    assert false_apart / seeds <= 0.05, f"{false_apart} of {seeds} A/A pairs measured apart called different"
+    assert covered / seeds >= 0.90 and false_apart < false_iid
+
+
 def test_within_run_bootstrap_alone_is_fooled_by_between_run_variance():
     """Why the run is the unit: pooled samples, one bootstrap over them, call many A/A pairs different."""
     from edgekit.perf.comparison import bootstrap_ratio_ci

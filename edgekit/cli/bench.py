@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from .._errors import ConfigError
+from ..perf.runs import BUDGET_S, FIRST_RUNS, TARGET_CI
 
 # spelled out here so that `edgekit --help` imports no numpy (a test checks they match runtime.model's)
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "layout", "all")
@@ -120,18 +121,23 @@ def cmd_bench(args) -> int:
                                   args.batch or [1], args.providers or ["cpu"]))
     option_sets = [{"threads": threads, "optimization": opt, "spin_wait": spin, "batch_size": batch, "providers": prov,
                     "mode": args.mode, "concurrency": args.concurrency, "sessions": args.sessions,
-                    "min_runs": args.min_runs, "min_s": _min_s(args), "max_s": args.max_s, "warmup_s": args.warmup_s,
+                    "min_runs": args.min_runs, "min_s": _min_s(args), "max_s": args.max_s, "warmup_s": _warmup_s(args),
                     "timed": args.timed} for threads, opt, spin, batch, prov in grid]
-    if args.repeat > 1 and len(option_sets) > 1:  # a sweep: the configs' runs take turns (compare sees it)
+    done = _run_done(args) if sys.stderr.isatty() else None
+    if _repeats(args) and len(option_sets) > 1:  # a sweep: the configs' runs take turns (compare sees it)
         from ..perf.interleave import run_sweep
 
-        done = _run_done(args) if sys.stderr.isatty() else None
-        measured = run_sweep(args.model, option_sets, args.repeat,
+        repeat = REPEAT if args.repeat == AUTO else args.repeat
+        measured = run_sweep(args.model, option_sets, repeat,
                              on_run=(lambda i, r: done(f"config {i + 1} of {len(option_sets)}", r)) if done else None)
+    elif args.repeat == AUTO:
+        from ..perf.runs import run_auto
+
+        measured = [run_auto(args.model, **option_sets[0],
+                             on_run=(lambda i, r: done(f"run {i}", r)) if done else None)]
     elif args.repeat > 1:
         from ..perf.runs import run_repeated
 
-        done = _run_done(args) if sys.stderr.isatty() else None
         measured = [run_repeated(args.model, args.repeat, **option_sets[0],
                                  on_run=(lambda i, r: done(f"run {i}/{args.repeat}", r)) if done else None)]
     else:  # --repeat 1: one run of each config, in this process
@@ -158,8 +164,17 @@ def cmd_bench(args) -> int:
     return 0
 
 
-REPEAT = 5  # default runs (processes) per config: 5 x (1 s measured + 0.5 s warm-up + ~0.6 s start) ~ 11 s
-MIN_S_PER_RUN = 1.0  # --min-s when --repeat > 1 and none is given; 3.0 for a single run
+AUTO = "auto"  # the default --repeat: runs until the p50's CI is +-2% or 15 s are spent (edgekit.perf.runs.run_auto)
+REPEAT = 5  # runs per config of a sweep under --repeat auto
+MIN_S_PER_RUN = 0.5  # --min-s when runs are repeated and none is given; 3.0 for a single run
+WARMUP_S_PER_RUN = 0.25  # --warmup-s when runs are repeated and none is given; 0.5 for a single run
+# a repeated run costs ~0.55 s to start + 0.25 s warm-up + 0.5 s measured: ~11 runs fit 15 s on a 5 ms model.
+# Shorter runs, more of them: on the development VM the run-to-run spread of p50 was the same for
+# 0.5 s and 1.0 s runs (6.9% and 6.2%, 12 interleaved rounds), so the CI narrows with the run count.
+
+
+def _repeats(args) -> bool:
+    return args.repeat == AUTO or args.repeat > 1
 
 
 def _run_done(args):
@@ -171,7 +186,23 @@ def _run_done(args):
 def _min_s(args) -> float:
     if args.min_s is not None:
         return args.min_s
-    return MIN_S_PER_RUN if args.repeat > 1 else 3.0
+    return MIN_S_PER_RUN if _repeats(args) else 3.0
+
+
+def _warmup_s(args) -> float:
+    if args.warmup_s is not None:
+        return args.warmup_s
+    return WARMUP_S_PER_RUN if _repeats(args) else 0.5
+
+
+def _repeat_arg(text: str):
+    """An argparse type: ``auto`` or a run count >= 1."""
+    if text == AUTO:
+        return AUTO
+    try:
+        return _count(1)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected auto or an integer >= 1, got {text!r}") from None
 
 
 def _bench_suite(args) -> int:
@@ -318,17 +349,19 @@ def register(sub) -> None:
     s.add_argument("--sessions", type=_count(1), default=1, help="throughput mode: sessions shared by the callers")
     s.add_argument("--min-runs", type=_count(1), default=100)
     s.add_argument("--min-s", type=_seconds, default=None,
-                   help=f"measured seconds per run (default {MIN_S_PER_RUN} with --repeat > 1, else 3; --ab: per block, 1)")
-    s.add_argument("--repeat", type=_count(1), default=REPEAT,
-                   help=f"independent runs (a fresh process each) per config, kept apart in the result's 'runs' "
-                        f"(default {REPEAT}; 1: one run in this process)")
+                   help=f"measured seconds per run (default {MIN_S_PER_RUN} when runs are repeated, else 3; --ab: per block, 1)")
+    s.add_argument("--repeat", type=_repeat_arg, default=AUTO,
+                   help=f"independent runs (a fresh process each) per config, kept apart in the result's 'runs': "
+                        f"N, or auto (default): {FIRST_RUNS} runs, then as many more as a +-{TARGET_CI * 100:g}%% CI of the "
+                        f"p50 needs, within {BUDGET_S:g} s ({REPEAT} each in a sweep); 1: one run in this process"),
     s.add_argument("--timed", choices=["binding", "public"], default="binding",
                    help="what a sample times: binding = InferenceSession._sess.run, the C++ call Model.run makes "
                         "(default); public = InferenceSession.run, ~1 us more per call")
     s.add_argument("--min-effect", type=_fraction, default=0.02,
                    help="--ab: a CI inside 1/(1+E)..1+E is 'no meaningful difference' (default 0.02 = 2%%)")
     s.add_argument("--max-s", type=_seconds, default=15.0)
-    s.add_argument("--warmup-s", type=_seconds, default=0.5)
+    s.add_argument("--warmup-s", type=_seconds, default=None,
+                   help=f"warm-up seconds before measuring (default {WARMUP_S_PER_RUN} per repeated run, else 0.5)")
     s.add_argument("--ab", nargs=2, metavar=("CONFIG_A", "CONFIG_B"),
                    help="interleaved A/B in separate processes, e.g. --ab threads=1 threads=2; model=PATH on a "
                         "side compares two models, e.g. --ab model=fp32.onnx model=int8.onnx")

@@ -107,6 +107,7 @@ class BenchResult:
     started_at: str = ""  # UTC ISO time the benchmark started: tells equal configs apart
     runs: list[dict] = field(default_factory=list, repr=False)  # repeat > 1: each process's own figures
     interleaved: str = ""  # results with the same id had their runs take turns (a sweep with repeat > 1)
+    repeat: dict[str, Any] = field(default_factory=dict, repr=False)  # --repeat auto: its plan and the CI it reached
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -130,6 +131,12 @@ class BenchResult:
             text += (f"; without the {lat['n_marked']} marked samples p90 {f(lat['p90_unmarked'])}, "
                      f"p99 {f(lat['p99_unmarked'])} {unit}")
         text += f"  [{verdict(self.suspect)}]"
+        plan = self.repeat
+        if plan and not plan.get("reached"):
+            text += (f"\n  note: CI +-{plan['ci_half_width']:.1%} over {plan['runs']} runs, not the +-{plan['target']:.0%} "
+                     f"aimed at: this machine's p50 moved {plan['first_spread']:.1%} between runs, so that needs "
+                     f"{plan['needed']} runs and {plan['budget_s']:g} s fit {plan['fits']}. For a narrower CI "
+                     f"--repeat {plan['needed']}; to compare configs, --ab (interleaved: a shared drift cancels)")
         if self.suspect.get("is_suspect"):
             text += "\n  SUSPECT: " + "; ".join(self.suspect.get("reasons", []))
         return text

@@ -19,7 +19,9 @@ That CI sees only the noise *within* one run per side. Results of ``edgekit benc
 (or ``--ab``, whose blocks are runs) keep each run's samples under ``runs``; when both sides have
 at least 2 runs the figure of a side is the geometric mean of its runs' medians and the CI is
 :func:`edgekit.perf.stats.hierarchical_ratio_ci` (runs resampled, then samples within runs), which
-sees run-to-run variation too. A single-run comparison says so in its warnings. Whatever the
+sees run-to-run variation too. Sides measured apart (two separate commands, not one ``--ab`` or
+one sweep) count as one draw of the machine's state each (``apart=True``), so the CI widens to a
+single run's spread per side and a warning says so. A single-run comparison says so in its warnings. Whatever the
 method, a CI that lies inside the equivalence band ``min_effect`` (default 2%:
 ``1/1.02 <= CI <= 1.02``) gives the verdict "no meaningful difference".
 """
@@ -42,10 +44,9 @@ MIN_EFFECT = 0.02  # a CI inside 1/(1+m) .. 1+m: "no meaningful difference"
 SINGLE_RUN = ("one run per side: this CI sees only the noise within each run, not the variation between "
               "processes (p50 moved ~9% between runs of one config on a shared VM) — "
               "use `edgekit bench --repeat N` results or `--ab` for a claim")
-NOT_INTERLEAVED = ("measured one after the other, not interleaved: the CI holds each side's run-to-run variation, "
-                   "not a shift of the machine between the two measurements (on the shared development VM such "
-                   "shifts made 4 of 20 clean A/A pairs of separate commands 'different', against 0 of 19 interleaved: "
-                   "benchmarks/trust.py) — for a "
+NOT_INTERLEAVED = ("measured one after the other, not interleaved: a shift of the machine between the two "
+                   "measurements moves with the setting, so the CI counts each side as one draw of the machine's "
+                   "state (spread: its run-to-run spread) and is wider than an interleaved one — for a tight "
                    "claim, interleave: `edgekit bench MODEL --ab CONFIG_A CONFIG_B`")
 _CHUNK = 4_000_000  # bootstrap resample elements held in memory at once (~32 MB of float64)
 
@@ -276,13 +277,15 @@ def compare(baseline: dict, other: dict, *, n_boot: int = 2000, seed: int = 0, a
 
     conditions = f"{a_name}: {verdict(baseline)}; {b_name}: {verdict(other)}"
     if len(runs_a) >= 2 and len(runs_b) >= 2:
-        ratio, ci = hierarchical_ratio_ci(runs_a, runs_b, n_boot=n_boot, seed=seed, alpha=alpha)
+        apart = not (interleaved or baseline.get("interleaved") and baseline.get("interleaved") == other.get("interleaved"))
+        ratio, ci = hierarchical_ratio_ci(runs_a, runs_b, n_boot=n_boot, seed=seed, alpha=alpha, apart=apart)
         gm_a, gm_b = (float(np.exp(np.mean([np.log(np.median(r)) for r in rs]))) for rs in (runs_a, runs_b))
-        if not (interleaved or baseline.get("interleaved") and baseline.get("interleaved") == other.get("interleaved")):
+        if apart:
             warnings.append(NOT_INTERLEAVED)
-        return Comparison(a_name, b_name, gm_a, gm_b, ratio, ci, warnings=warnings,
-                          method="hierarchical bootstrap (runs, then samples within runs)", conditions=conditions,
-                          **common)
+        method = ("hierarchical bootstrap (runs, then samples within runs)" +
+                  ("; measured apart: each side one draw of the machine's state" if apart else ""))
+        return Comparison(a_name, b_name, gm_a, gm_b, ratio, ci, warnings=warnings, method=method,
+                          conditions=conditions, **common)
     ratio = float(np.median(a) / np.median(b))
     ci = bootstrap_ratio_ci(a, b, n_boot=n_boot, seed=seed, alpha=alpha)
     return Comparison(a_name, b_name, float(np.median(a)), float(np.median(b)), ratio, ci,

@@ -27,14 +27,20 @@ import math
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .._errors import ConfigError
-from .stats import hierarchical_log_estimate, summarize, t_quantile
+
+# numpy and .stats are imported in the functions that use them: the command line reads this module's
+# constants for its --help without paying for numpy
+
+TARGET_CI = 0.02  # --repeat auto: the p50's CI half-width it aims for (+-2%)
+BUDGET_S = 14.0  # --repeat auto: seconds its runs may take (the command, with its start and output: ~15 s)
+FIRST_RUNS = 5  # --repeat auto: runs that estimate the run-to-run spread (stage one)
+MAX_RUNS = 40
 
 RUN_KEYS = ("latency_ms", "cpu_s_per_inference", "throughput_ips", "cold_start_ms", "memory",
             "suspect", "sampler", "energy", "started_at")
@@ -58,6 +64,60 @@ def run_repeated(model, repeat: int, *, on_run: Callable[[int, dict], None] | No
     return merge_runs(runs)
 
 
+def run_auto(model, *, target: float = TARGET_CI, budget_s: float = BUDGET_S, first: int = FIRST_RUNS,
+             max_runs: int = MAX_RUNS, on_run: Callable[[int, dict], None] | None = None, **options):
+    """``edgekit bench --repeat auto`` (the default): as many runs as the p50's CI needs to be within
+    ``+-target`` (0.02: +-2%), as far as ``budget_s`` seconds allow. The merged result's ``repeat`` record
+    says how many runs were planned and why, and whether the target was reached.
+
+    Stein's two-stage procedure (Stein 1945, the textbook way to reach a CI width with an unknown
+    variance): ``first`` runs estimate the run-to-run spread ``s`` of log p50; the number of runs the
+    target needs is ``ceil((t(first - 1) * s / target) ** 2)``, capped by what fits in the budget at
+    the first runs' pace. The decision uses only the first stage, so it cannot stop at a lucky moment
+    (stopping as soon as the CI looks narrow would make CIs too narrow); the CI is then computed
+    over every run as for ``--repeat N``. A machine whose speed moves more than the budget can average
+    (a shared VM: 3-7% between seconds) gets its real, wider CI and a note saying so."""
+    from .bench import _config
+    from .stats import t_quantile
+
+    if not 0 < target < 1 or budget_s <= 0 or not 2 <= first <= max_runs:
+        raise ConfigError(f"run_auto needs 0 < target < 1, budget_s > 0 and 2 <= first <= max_runs; "
+                          f"got target={target!r}, budget_s={budget_s!r}, first={first!r}, max_runs={max_runs!r}")
+    _config(options)
+    t0 = time.perf_counter()
+    runs: list[dict] = []
+
+    def one(total: int) -> None:
+        runs.append(run_once(model, options, what=f"run {len(runs) + 1} of {total}"))
+        if on_run:
+            on_run(len(runs), runs[-1])
+
+    for _ in range(first):
+        one(first)
+    spent = time.perf_counter() - t0
+    s = _log_spread(runs)
+    needed = max(first, math.ceil((t_quantile(0.975, first - 1) * s / target) ** 2))
+    fits = first + int(max(0.0, budget_s - spent) // (spent / first))
+    planned = min(needed, fits, max_runs)
+    for _ in range(planned - first):
+        one(planned)
+    merged = merge_runs(runs)
+    lo, hi = merged.latency_ms["p50_ci"]
+    half = (hi - lo) / 2 / merged.latency_ms["p50"]
+    merged.repeat = {"mode": "auto", "target": target, "budget_s": budget_s, "first": first,
+                     "first_spread": s, "needed": needed, "fits": fits, "runs": planned,
+                     "ci_half_width": half, "reached": half <= target, "wall_s": time.perf_counter() - t0}
+    return merged
+
+
+def _log_spread(runs: list[dict]) -> float:
+    """The standard deviation of the runs' log p50s (the run-to-run spread, as a fraction)."""
+    import numpy as np
+
+    logs = [math.log(float(np.median(r["samples_ms"]))) for r in runs]
+    return float(np.std(logs, ddof=1))
+
+
 def run_once(model, options: dict, *, what: str = "a run") -> dict:
     """One run of ``model`` in a fresh process (``python -m edgekit.perf.runs``): its result dict."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,7 +133,10 @@ def run_once(model, options: dict, *, what: str = "a run") -> dict:
 
 def merge_runs(runs: list[dict]):
     """One :class:`~edgekit.perf.bench.BenchResult` of several runs (result dicts) of one config."""
+    import numpy as np
+
     from .bench import BenchConfig, BenchResult
+    from .stats import summarize
 
     if not runs:
         raise ValueError("merge_runs needs at least one run")
@@ -107,6 +170,10 @@ def merge_runs(runs: list[dict]):
 def runs_p50_ci(runs: list[list[float]], *, alpha: float = 0.05, n_boot: int = 2000,
                 seed: int = 0) -> tuple[float, list[float] | None]:
     """The geometric mean of the runs' medians and its ~95% CI (None for one run)."""
+    import numpy as np
+
+    from .stats import hierarchical_log_estimate, t_quantile
+
     rng = np.random.default_rng(seed)
     if len(runs) < 2:
         return float(np.median(runs[0])), None
