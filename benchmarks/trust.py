@@ -19,8 +19,8 @@ Five checks, each the rule of issue 16 it answers, written to ``benchmarks/resul
    graph twice (two disjoint copies, own weights, one input each; ``onnx.compose``), compared
    interleaved (``--ab model=TWICE model=ONCE``) and as two separate default bench commands. The
    independent reference is raw ``InferenceSession.run`` loops in fresh processes that import
-   nothing of edgekit (3 per model per round, interleaved): ``reference`` is the geometric mean of
-   their ratios over all rounds. Target: the CI covers it in >= 90% of clean rounds (each round's
+   nothing of edgekit (3 per model per round, interleaved): ``reference`` is the median of the
+   rounds' raw ratios (robust to a disturbed raw round; the geometric mean is kept beside it). Target: the CI covers it in >= 90% of clean rounds (each round's
    own raw ratio is recorded too, and the share of rounds covering it).
 3. **Bursts** (``bursts``; ``--bursts``, default 10 of each): a 4 s in-process run (``ek.benchmark`` with
    ``min_s=4``) during which two processes spin for 0.6 s (started 1.5 s into the timed phase),
@@ -219,12 +219,19 @@ def check_known(model: str, rounds: int, tmp: Path, save) -> dict:
 
 
 def known_summary(rows: list[dict]) -> dict:
-    reference = math.exp(np.mean([math.log(r["raw_ratio"]) for r in rows]))
+    """Coverage of the reference ratio: the **median** of the rounds' raw-loop ratios. A raw loop has no
+    sensor to say it was disturbed, and one disturbed round (1.752 against 2.08-2.21 for the other nine,
+    2026-12-06 10:45) pulled the geometric mean of the ratios below the truth by 2%; the median ignores
+    it. The geometric-mean reference and its coverage are kept beside it (``reference_geomean``)."""
+    reference = float(np.median([r["raw_ratio"] for r in rows]))
+    geomean = math.exp(np.mean([math.log(r["raw_ratio"]) for r in rows]))
     clean = [r for r in rows if r["once"]["word"] == r["twice"]["word"] == "clean"]
     covers = [r["ci"][0] <= reference <= r["ci"][1] for r in clean]
     covers_own = [r["ci"][0] <= r["raw_ratio"] <= r["ci"][1] for r in clean]
     sep_clean = [r["separate"] for r in rows if r["separate"]["once"]["word"] == r["separate"]["twice"]["word"] == "clean"]
     return {"rounds": len(rows), "clean_rounds": len(clean), "reference_ratio": reference,
+            "reference_geomean": geomean,
+            "covered_reference_geomean": sum(r["ci"][0] <= geomean <= r["ci"][1] for r in clean),
             "separate_clean_rounds": len(sep_clean),
             "separate_covered_reference": sum(r["ci"][0] <= reference <= r["ci"][1] for r in sep_clean),
             "covered_reference": sum(covers), "coverage_reference": sum(covers) / len(clean) if clean else None,
@@ -398,8 +405,9 @@ def headline(report: dict) -> str:
                      f"{a['pairs']} in all")
     if "known" in report:
         k = report["known"]
-        lines.append(f"known ratio {k['reference_ratio']:.3f} (raw loops): --ab CI covers it in {k['covered_reference']} of "
-                     f"{k['clean_rounds']} clean rounds (target >= 90%; each round's own raw ratio: "
+        lines.append(f"known ratio {k['reference_ratio']:.3f} (median of the raw loops' rounds): --ab CI covers it in "
+                     f"{k['covered_reference']} of {k['clean_rounds']} clean rounds (target >= 90%; their geometric mean "
+                     f"{k['reference_geomean']:.3f}: {k['covered_reference_geomean']}; each round's own raw ratio: "
                      f"{k['covered_own_round_raw']}); separate commands: {k['separate_covered_reference']} of "
                      f"{k['separate_clean_rounds']}")
     if "bursts" in report:
