@@ -34,30 +34,24 @@ def test_ab_interleaves_in_separate_processes():
 
 
 def _fake_blocks(monkeypatch, p50_ms: dict[int, float]):
-    """Stand in for the `edgekit bench` child: a block with `threads=t` writes 200 samples around
-    p50_ms[t] (a fixed +-5% spread), so the verdict run_ab reaches is known in advance."""
-    import json
-    import subprocess
-    from types import SimpleNamespace
-
+    """Stand in for a block's process (edgekit.perf.runs.run_once, the one runner of repeated runs): a
+    block with `threads=t` gives 200 samples around p50_ms[t] (a fixed +-5% spread), so the verdict
+    run_ab reaches is known in advance."""
     import numpy as np
 
-    from edgekit.perf import interleave
+    from edgekit.perf import runs
 
     rng = np.random.default_rng(0)
 
-    def fake_run(cmd, **_):
-        threads = int(cmd[cmd.index("--threads") + 1])
+    def fake_once(model, options, what=""):
+        threads = options["threads"]
+        assert options["min_s"] == 0.01 and what.startswith("A/B block")  # the block budget reaches the process
         samples = (p50_ms[threads] * rng.uniform(0.95, 1.05, 200)).tolist()
-        block = {"model": "m", "model_sha256": "0" * 64, "config": {"threads": threads}, "samples_ms": samples,
-                 "cold_start_ms": {"session_ms": 1.0, "first_run_ms": 0.1},
-                 "latency_ms": {"p50": float(np.median(samples)), "n": len(samples)}, "throughput_ips": 1e3}
-        with open(cmd[cmd.index("--json") + 1], "w") as f:
-            json.dump(block, f)
-        return SimpleNamespace(returncode=0, stdout="", stderr="")
+        return {"model": "m", "model_sha256": "0" * 64, "config": {"threads": threads}, "samples_ms": samples,
+                "cold_start_ms": {"session_ms": 1.0, "first_run_ms": 0.1},
+                "latency_ms": {"p50": float(np.median(samples)), "n": len(samples)}, "throughput_ips": 1e3}
 
-    monkeypatch.setattr(interleave.subprocess, "run", fake_run)
-    assert interleave.subprocess is subprocess
+    monkeypatch.setattr(runs, "run_once", fake_once)
 
 
 @pytest.mark.parametrize("p50_ms, verdict, speed", [
@@ -79,23 +73,19 @@ def test_ab_verdict_for_known_blocks(monkeypatch, p50_ms, verdict, speed):
 
 def test_ab_model_on_each_side_runs_that_model(monkeypatch):
     """--ab model=a.onnx model=b.onnx: two models interleaved; each side's processes bench its own model."""
-    import json
-    from types import SimpleNamespace
-
-    from edgekit.perf import interleave
+    from edgekit.perf import runs
 
     ran = []
 
-    def fake_run(cmd, **_):
-        ran.append(cmd[4])  # python -m edgekit bench MODEL ...
-        samples = [2.0 if cmd[4] == "b.onnx" else 1.0] * 50
-        with open(cmd[cmd.index("--json") + 1], "w") as f:
-            json.dump({"model": cmd[4], "model_sha256": "0" * 64, "config": {"threads": 1}, "samples_ms": samples,
-                       "cold_start_ms": {"session_ms": 1.0}, "latency_ms": {"p50": samples[0], "n": 50},
-                       "throughput_ips": 1e3}, f)
-        return SimpleNamespace(returncode=0, stdout="", stderr="")
+    def fake_once(model, options, what=""):
+        ran.append(model)
+        assert "model" not in options  # the side's model is the run's model, not an option
+        samples = [2.0 if model == "b.onnx" else 1.0] * 50
+        return {"model": model, "model_sha256": "0" * 64, "config": {"threads": 1}, "samples_ms": samples,
+                "cold_start_ms": {"session_ms": 1.0}, "latency_ms": {"p50": samples[0], "n": 50},
+                "throughput_ips": 1e3}
 
-    monkeypatch.setattr(interleave.subprocess, "run", fake_run)
+    monkeypatch.setattr(runs, "run_once", fake_once)
     res = run_ab(None, "model=a.onnx,threads=1", "model=b.onnx,threads=1", rounds=2, block_s=0.01, seed=0)
     assert sorted(ran) == ["a.onnx", "a.onnx", "b.onnx", "b.onnx"]
     assert res.comparison.ratio == pytest.approx(0.5) and "slower" in res.comparison.verdict

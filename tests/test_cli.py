@@ -168,7 +168,9 @@ def test_errors_are_one_line_without_traceback_in_a_real_process(tmp_path):
 
 def test_ab_block_failure_is_one_line(capsys):
     err = one_line_error(capsys, "bench", "digits-cnn", "--ab", "opt=fast", "threads=1", "--rounds", "1", "--min-s", "0")
-    assert "A/B block" in err and "opt=fast" in err and "expected a comma list of disable" in err, err
+    assert "A/B block A (opt=fast) of digits-cnn: optimization must be one of" in err, err
+    err = one_line_error(capsys, "bench", "--ab", "model=missing.onnx", "threads=1", "digits-cnn", "--rounds", "1")
+    assert err.startswith("edgekit: error: A/B block A (model=missing.onnx) of missing.onnx: "), err
 
 
 def test_cli_optimization_levels_match_the_runtime():

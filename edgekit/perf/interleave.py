@@ -23,15 +23,9 @@ and the ratio's CI is the hierarchical bootstrap over runs (:mod:`edgekit.perf.c
 from __future__ import annotations
 
 import functools
-import itertools
-import json
 import random
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from .._errors import ConfigError
@@ -60,23 +54,6 @@ def parse_config(text: str) -> dict:
         except ValueError:
             raise ConfigError(f"A/B config {text!r}: {key} takes an integer, got {value!r}") from None
     return out
-
-
-def _cli_args(cfg: dict) -> list[str]:
-    args = []
-    if "threads" in cfg:
-        args += ["--threads", str(cfg["threads"])]
-    if "optimization" in cfg:
-        args += ["--optimization", cfg["optimization"]]
-    if "spin_wait" in cfg:
-        args += ["--spin", "on" if cfg["spin_wait"] else "off"]
-    if "batch_size" in cfg:
-        args += ["--batch", str(cfg["batch_size"])]
-    if "providers" in cfg:
-        args += ["--providers", cfg["providers"]]
-    if "timed" in cfg:  # --ab timed=binding timed=public: what the public API costs, interleaved
-        args += ["--timed", cfg["timed"]]
-    return args
 
 
 @dataclass
@@ -160,28 +137,26 @@ def run_sweep(model, option_sets: Sequence[dict], repeat: int, *, seed: int | No
 
 def run_ab(model: str | None, config_a: str, config_b: str, *, rounds: int = 6, block_s: float = 1.0, seed: int | None = None,
            min_effect: float = 0.02) -> ABResult:
-    """Run ``rounds`` blocks of each configuration in :func:`schedule` order, one process per block;
+    """Run ``rounds`` blocks of each configuration in :func:`schedule` order, one process per block
+    (:func:`edgekit.perf.runs.run_once`, the process every repeated run is);
     ``min_effect`` is the comparison's equivalence band (:func:`edgekit.perf.comparison.compare`).
     A config's ``model=PATH`` runs that model on its side instead of ``model`` (then ``model`` may be None)."""
+    from .bench import _config
+    from .runs import run_once
+
     cfgs = {"A": parse_config(config_a), "B": parse_config(config_b)}
     labels = {"A": config_a, "B": config_b}
-    budget = [arg for k, v in block_budget(block_s).items() for arg in (f"--{k.replace('_', '-')}", str(v))]
-    count = itertools.count()
-    with tempfile.TemporaryDirectory() as tmp:
-        def block(side: str) -> dict:
-            out = Path(tmp) / f"{next(count)}{side}.json"
-            cmd = [sys.executable, "-m", "edgekit", "bench", cfgs[side].get("model", model), *_cli_args(cfgs[side]), *budget,
-                   "--repeat", "1",
-                   "--json", str(out)]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                why = proc.stderr.strip()[-500:]
-                if proc.returncode == 2 and why.startswith("edgekit: error: "):  # the model or a value in the config
-                    raise ConfigError(f"A/B block {side} ({labels[side]}): {why.removeprefix('edgekit: error: ')}")
-                raise RuntimeError(f"A/B block {side} failed: {why}")
-            return json.loads(out.read_text())
+    for side, cfg in cfgs.items():  # a bad value fails here, before any process starts
+        try:
+            _config({k: v for k, v in cfg.items() if k != "model"})
+        except ConfigError as exc:
+            raise ConfigError(f"A/B block {side} ({labels[side]}): {exc}") from None
 
-        pooled, order = interleave({side: functools.partial(block, side) for side in cfgs}, rounds=rounds, seed=seed)
+    def block(side: str) -> dict:
+        options = {**{k: v for k, v in cfgs[side].items() if k != "model"}, **block_budget(block_s)}
+        return run_once(cfgs[side].get("model", model), options, what=f"A/B block {side} ({labels[side]})")
+
+    pooled, order = interleave({side: functools.partial(block, side) for side in cfgs}, rounds=rounds, seed=seed)
     merged = {side: _merge(pooled[side], labels[side]) for side in pooled}
     names = (f"{config_a} (A)", f"{config_b} (B)") if config_a == config_b else None  # an A/A check
     from .comparison import compare

@@ -1,11 +1,14 @@
-"""Independent runs: ``benchmark(model, repeat=N)`` and ``edgekit bench --repeat N``.
+"""Independent runs: ``edgekit bench --repeat auto|N``, :func:`run_auto` and :func:`run_repeated`.
 
-A run is one process: it loads the model, warms up and measures (:func:`edgekit.benchmark` with
-``repeat=1``). The process itself moves the whole latency distribution (memory layout, the cores
+A run is one process: it loads the model, warms up and measures (:func:`edgekit.benchmark`, in a
+process of its own). The process itself moves the whole latency distribution (memory layout, the cores
 it lands on, what else ran that second), so run-to-run variation is measured only by running
 again in a fresh process — as pyperf's worker processes and Google Benchmark's repetitions do.
 :func:`run_repeated` runs N of them one after the other (never side by side: they would contend
-for the cores) and :func:`merge_runs` makes one result of them:
+for the cores), :func:`run_auto` as many as a +-2% CI of the p50 needs within ~15 s, and
+:func:`merge_runs` makes one result of them. :func:`run_once` is the one way a run's process is
+started (``--ab`` blocks and sweeps too); a mistake of the caller's in it (no such model, a bad
+option) comes back as one :class:`~edgekit._errors.ConfigError` line. A merged result has:
 
 - ``runs``: each process's own ``n_samples`` (its slice of the pooled ``samples_ms``, in run order:
   samples are stored once), ``latency_ms``, ``cpu_s_per_inference``,
@@ -32,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError
+from .._errors import ConfigError, EdgekitError
 
 # numpy and .stats are imported in the functions that use them: the command line reads this module's
 # constants for its --help without paying for numpy
@@ -41,6 +44,8 @@ TARGET_CI = 0.02  # --repeat auto: the p50's CI half-width it aims for (+-2%)
 BUDGET_S = 14.0  # --repeat auto: seconds its runs may take (the command, with its start and output: ~15 s)
 FIRST_RUNS = 5  # --repeat auto: runs that estimate the run-to-run spread (stage one)
 MAX_RUNS = 40
+
+USER_ERROR, USER_ERROR_PREFIX = 2, "edgekit: error: "  # how a run's process reports a mistake of the caller's
 
 RUN_KEYS = ("latency_ms", "cpu_s_per_inference", "throughput_ips", "cold_start_ms", "memory",
             "suspect", "sampler", "energy", "started_at")
@@ -125,6 +130,8 @@ def run_once(model, options: dict, *, what: str = "a run") -> dict:
         spec = json.dumps({"model": str(model), "options": options})
         proc = subprocess.run([sys.executable, "-m", "edgekit.perf.runs", spec, str(out)],
                               capture_output=True, text=True, check=False)
+        if proc.returncode == USER_ERROR and proc.stderr.startswith(USER_ERROR_PREFIX):  # the model or an option
+            raise ConfigError(f"{what} of {model}: {proc.stderr.strip().removeprefix(USER_ERROR_PREFIX)}")
         if proc.returncode != 0:
             why = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
             raise RuntimeError(f"{what} of {model} failed in its process: {why[0]}")
@@ -188,7 +195,11 @@ def _child(spec: str, out: str) -> None:
     from .bench import benchmark
 
     job: dict[str, Any] = json.loads(spec)
-    result = benchmark(job["model"], **job["options"])
+    try:
+        result = benchmark(job["model"], **job["options"])
+    except EdgekitError as exc:  # a mistake of the caller's (no such model, a bad option): one line for run_once
+        sys.stderr.write(f"{USER_ERROR_PREFIX}{exc}\n")
+        sys.exit(USER_ERROR)
     atomic_write(out, json.dumps(result.to_dict()))
 
 
