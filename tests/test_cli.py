@@ -174,7 +174,7 @@ def test_ab_block_failure_is_one_line(capsys):
 
 
 def test_cli_optimization_levels_match_the_runtime():
-    from edgekit.cli.bench import OPTIMIZATION_LEVELS
+    from edgekit.cli.argtypes import OPTIMIZATION_LEVELS
     from edgekit.runtime.model import OPTIMIZATION_LEVELS as RUNTIME
 
     assert OPTIMIZATION_LEVELS == RUNTIME

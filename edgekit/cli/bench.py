@@ -18,80 +18,12 @@ from pathlib import Path
 
 from .._errors import ConfigError
 from ..perf.runs import BUDGET_S, FIRST_RUNS, TARGET_CI
-
-# spelled out here so that `edgekit --help` imports no numpy (a test checks they match runtime.model's)
-OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "layout", "all")
-
+from .argtypes import OPTIMIZATION_LEVELS, count, fraction, int_list, opt_list, seconds, spin_list, str_list
 
 def _console():
     from rich.console import Console
 
     return Console()
-
-
-def _count(minimum: int):
-    """An argparse type: an integer >= ``minimum``."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
-        return value
-    return parse
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction like 0.02 (2%), from 0 to 1, got {text!r}")
-    return value
-
-
-def _str_list(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _int_list(minimum: int):
-    """An argparse type: a comma list of integers >= ``minimum`` (a sweep)."""
-    def parse(text: str) -> list[int]:
-        try:
-            values = [int(t) for t in _str_list(text)]
-        except ValueError:
-            values = []
-        if not values or min(values) < minimum:
-            raise argparse.ArgumentTypeError(f"expected comma-separated integers >= {minimum} like 1,2,4, got {text!r}")
-        return values
-    return parse
-
-
-def _opt_list(text: str) -> list[str]:
-    levels = _str_list(text)
-    if not levels or any(lv not in OPTIMIZATION_LEVELS for lv in levels):
-        raise argparse.ArgumentTypeError(f"expected a comma list of {', '.join(OPTIMIZATION_LEVELS)}; got {text!r}")
-    return levels
-
-
-def _spin_list(text: str) -> list[bool]:
-    values = {"on": True, "off": False}
-    flags = _str_list(text)
-    if not flags or any(f not in values for f in flags):
-        raise argparse.ArgumentTypeError(f"--spin takes on, off or on,off; got {text!r}")
-    return [values[f] for f in flags]
 
 
 def _say_missing(results) -> None:
@@ -200,7 +132,7 @@ def _repeat_arg(text: str):
     if text == AUTO:
         return AUTO
     try:
-        return _count(1)(text)
+        return count(1)(text)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected auto or an integer >= 1, got {text!r}") from None
 
@@ -338,17 +270,17 @@ def cmd_profile(args) -> int:
 def register(sub) -> None:
     s = sub.add_parser("bench", help="benchmark a model: percentiles with CIs, throughput, memory, sampler")
     s.add_argument("model", nargs="?", help="zoo name or .onnx path")
-    s.add_argument("--threads", type=_int_list(0), help="intra-op threads (0: ONNX Runtime's default); a list sweeps: 1,2,4")
-    s.add_argument("--optimization", type=_opt_list, metavar="LEVELS",
+    s.add_argument("--threads", type=int_list(0), help="intra-op threads (0: ONNX Runtime's default); a list sweeps: 1,2,4")
+    s.add_argument("--optimization", type=opt_list, metavar="LEVELS",
                    help=f"graph optimization level(s), a comma list of {','.join(OPTIMIZATION_LEVELS)}")
-    s.add_argument("--spin", type=_spin_list, help="intra-op spin-wait: on, off or on,off")
-    s.add_argument("--batch", type=_int_list(1), help="batch size(s) for the dynamic batch axis")
-    s.add_argument("--providers", type=_str_list, help="execution provider(s), e.g. cpu or auto")
+    s.add_argument("--spin", type=spin_list, help="intra-op spin-wait: on, off or on,off")
+    s.add_argument("--batch", type=int_list(1), help="batch size(s) for the dynamic batch axis")
+    s.add_argument("--providers", type=str_list, help="execution provider(s), e.g. cpu or auto")
     s.add_argument("--mode", choices=["latency", "throughput"], default="latency")
-    s.add_argument("--concurrency", type=_count(1), default=1, help="throughput mode: parallel callers")
-    s.add_argument("--sessions", type=_count(1), default=1, help="throughput mode: sessions shared by the callers")
-    s.add_argument("--min-runs", type=_count(1), default=100)
-    s.add_argument("--min-s", type=_seconds, default=None,
+    s.add_argument("--concurrency", type=count(1), default=1, help="throughput mode: parallel callers")
+    s.add_argument("--sessions", type=count(1), default=1, help="throughput mode: sessions shared by the callers")
+    s.add_argument("--min-runs", type=count(1), default=100)
+    s.add_argument("--min-s", type=seconds, default=None,
                    help=f"measured seconds per run (default {MIN_S_PER_RUN} when runs are repeated, else 3; --ab: per block, 1)")
     s.add_argument("--repeat", type=_repeat_arg, default=AUTO,
                    help=f"independent runs (a fresh process each) per config, kept apart in the result's 'runs': "
@@ -357,21 +289,21 @@ def register(sub) -> None:
     s.add_argument("--timed", choices=["binding", "public"], default="binding",
                    help="what a sample times: binding = InferenceSession._sess.run, the C++ call Model.run makes "
                         "(default); public = InferenceSession.run, ~1 us more per call")
-    s.add_argument("--min-effect", type=_fraction, default=0.02,
+    s.add_argument("--min-effect", type=fraction, default=0.02,
                    help="--ab: a CI inside 1/(1+E)..1+E is 'no meaningful difference' (default 0.02 = 2%%)")
-    s.add_argument("--max-s", type=_seconds, default=15.0)
-    s.add_argument("--warmup-s", type=_seconds, default=None,
+    s.add_argument("--max-s", type=seconds, default=15.0)
+    s.add_argument("--warmup-s", type=seconds, default=None,
                    help=f"warm-up seconds before measuring (default {WARMUP_S_PER_RUN} per repeated run, else 0.5)")
     s.add_argument("--ab", nargs=2, metavar=("CONFIG_A", "CONFIG_B"),
                    help="interleaved A/B in separate processes, e.g. --ab threads=1 threads=2; model=PATH on a "
                         "side compares two models, e.g. --ab model=fp32.onnx model=int8.onnx")
-    s.add_argument("--rounds", type=_count(1), default=6, help="--ab: blocks per side")
+    s.add_argument("--rounds", type=count(1), default=6, help="--ab: blocks per side")
     s.add_argument("--suite", help="run a suite file (benchmarks/suites/*.json), one result file per job")
     s.add_argument("--out", help="--suite: folder for the result files")
     s.add_argument("--force", action="store_true", help="--suite: redo results that already exist")
     s.add_argument("--scheduler", metavar="ADDRESS", help="--suite: run it on the boards of this dask cluster, "
                    "e.g. tcp://HOST:8786 (dist extra); results go to OUT/<board>/")
-    s.add_argument("--on", type=_str_list, metavar="LABELS", help="--scheduler: worker resource labels to run on, "
+    s.add_argument("--on", type=str_list, metavar="LABELS", help="--scheduler: worker resource labels to run on, "
                    "e.g. board-rpi5,board-jetson (default: every label)")
     s.add_argument("--json", help="write the result(s) to this file")
     s.add_argument("--csv", help="write one CSV row per result")
@@ -382,7 +314,7 @@ def register(sub) -> None:
     s = sub.add_parser("compare", help="ratios of medians with bootstrap CIs and a verdict")
     s.add_argument("results", nargs="+", help="result JSON files or folders (the first is the baseline)")
     s.add_argument("--json", help="write the comparisons to this file")
-    s.add_argument("--min-effect", type=_fraction, default=0.02,
+    s.add_argument("--min-effect", type=fraction, default=0.02,
                    help="equivalence band: a CI inside 1/(1+E)..1+E is 'no meaningful difference' (default 0.02 = 2%%)")
     s.set_defaults(func=cmd_compare)
 
@@ -395,12 +327,12 @@ def register(sub) -> None:
 
     s = sub.add_parser("profile", help="per-node and per-op-type time from ONNX Runtime's profiler")
     s.add_argument("model", help="zoo name or .onnx path")
-    s.add_argument("--runs", type=_count(1), default=20, help="profiled runs (default 20)")
-    s.add_argument("--warmup", type=_count(0), default=3, help="runs left out first (default 3)")
-    s.add_argument("--threads", type=_count(0), default=None, help="intra-op threads (0: ONNX Runtime's default)")
+    s.add_argument("--runs", type=count(1), default=20, help="profiled runs (default 20)")
+    s.add_argument("--warmup", type=count(0), default=3, help="runs left out first (default 3)")
+    s.add_argument("--threads", type=count(0), default=None, help="intra-op threads (0: ONNX Runtime's default)")
     s.add_argument("--optimization", default="all", choices=OPTIMIZATION_LEVELS)
     s.add_argument("--providers", default="cpu", help="execution provider(s), e.g. cpu or auto")
     s.add_argument("--json", help="write the ProfileResult as JSON here")
-    s.add_argument("--top", type=_count(1), default=15, help="how many nodes to list (default 15)")
+    s.add_argument("--top", type=count(1), default=15, help="how many nodes to list (default 15)")
     s.add_argument("--trace", help="keep ONNX Runtime's raw trace here")
     s.set_defaults(func=cmd_profile)

@@ -25,7 +25,8 @@
     judge.py      one submission: compare the student's values with the reference, score
     results.py    results.json (Gradescope), feedback.html, grades.csv; a batch's BatchResult
     submissions.py, cleanup.py   which notebook in a folder is graded; removing student-made trees
-    batch.py      a folder of submissions: parallel, resumable; remote.py: the same on dask
+    batch.py      a folder of submissions: parallel, resumable; remote.py: the same on dask;
+                  interrupt.py: Ctrl-C noted even where Python drops it, held while files are written
     collect.py    an LMS download (Moodle, Canvas, Gradescope) into SUBMISSIONS/<id>/ + roster.csv;
                   downloads.py: reading it safely, and whose each file is
     late.py       the late policy ([late] in lab.toml) and its penalty, applied from SUBMISSIONS/roster.csv

@@ -25,10 +25,10 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
+from . import interrupt
 from .cleanup import clean_debris, remove_tree
 from .judge import Task, submission_hash
 from .lab import Lab, LabError, load_lab
@@ -244,7 +244,7 @@ def grade_batch(lab_path: str | Path, submissions: str | Path, out: str | Path, 
     except KeyboardInterrupt:
         interrupted = True
     finally:  # also on Ctrl-C or a crash: the grades of everything finished so far
-        with _sigint_held():  # a second Ctrl-C must not cut grades.csv in half
+        with interrupt.held():  # a second Ctrl-C must not cut grades.csv in half
             removal = remove_tree(scratch_root, CLEANUP_BUDGET_S)
             if not removal.complete:
                 warnings.append(f"scratch folder: {removal}")
@@ -288,27 +288,6 @@ def _not_graded(lab: Lab, student: str) -> dict:
             "questions": {}, "notes": ["grading was interrupted before this submission was graded"], "tests": []}
 
 
-@contextmanager
-def _sigint_held(reraise: bool = False):
-    """Hold Ctrl-C until the block is done, then raise it if ``reraise`` (else it is dropped).
-
-    A handler, not a signal mask: the signal may be delivered to any thread, its handler always
-    runs in the main one.
-    """
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield  # SIGINT ignored (nohup), or someone else's handler: leave it alone
-        return
-    held: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if held and reraise:
-        raise KeyboardInterrupt
-
-
 def _progress(enabled: bool, total: int):
     from contextlib import nullcontext
 
@@ -345,10 +324,10 @@ def _run_local(tasks: list[Task], jobs: int, records: dict, graded: list, progre
         pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=_warm,
                                    initargs=(os.getpid(),))
     try:
-        with _progress(progress, len(tasks)) as advance:
-            with _sigint_held(reraise=True), clean_environ():  # workers start here: none half-started
+        with _progress(progress, len(tasks)) as advance, interrupt.noted() as pressed:
+            with interrupt.held(reraise=True), clean_environ():  # workers start here: none half-started
                 futures = {pool.submit(_run_task, t): t for t in tasks}
-            for fut in as_completed(futures):
+            for fut in _completed(futures, pressed):
                 task = futures[fut]
                 try:
                     code = fut.result()
@@ -364,12 +343,25 @@ def _run_local(tasks: list[Task], jobs: int, records: dict, graded: list, progre
                 graded.append(task.student)
                 advance()
     except BaseException:  # Ctrl-C (or a bug here): abandon the submissions in flight, now
-        with _sigint_held():
+        with interrupt.held():
             _kill_workers(pool)
         raise
     finally:
-        with _sigint_held():
+        with interrupt.held():
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _completed(futures, pressed: threading.Event):
+    """The futures as they finish, as ``as_completed``; a Ctrl-C that Python dropped (see
+    :mod:`.interrupt`) still stops the batch within half a second."""
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+        if pressed.is_set():
+            raise KeyboardInterrupt
+        yield from done
+    if pressed.is_set():  # pressed while the last one was being recorded
+        raise KeyboardInterrupt
 
 
 def _kill_workers(pool: ProcessPoolExecutor) -> None:
