@@ -342,6 +342,13 @@ def _slow_batch(root: Path, n: int, sleep_s: float) -> tuple[Path, Path, Path]:
     return lab, root / "subs", root / "out"
 
 
+def _foreground_ctrl_c() -> None:
+    """In the grader's child, before exec: SIGINT as a foreground job at a terminal has it. A test run
+    started in the background by a script (`cmd &`) inherits SIGINT *ignored*, and a grader that
+    inherits that rightly ignores Ctrl-C (test_grading_interrupt.py)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _tree(pid: int) -> list[psutil.Process]:
     try:
         return psutil.Process(pid).children(recursive=True)
@@ -368,7 +375,8 @@ def test_ctrl_c_stops_the_batch_and_writes_what_was_graded(tmp_path):
     lab, subs, out = _slow_batch(tmp_path, 6, 2.0)
     groups = _cgroups()
     grader = subprocess.Popen(_grade_cmd(lab, subs, out, "--jobs", "1"), env=_env(tmp_path), start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=_foreground_ctrl_c)
     tree: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 120

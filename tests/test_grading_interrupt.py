@@ -1,8 +1,7 @@
 """edgekit.grading.interrupt: a Ctrl-C that Python drops still stops a grading run.
 
-Python drops a KeyboardInterrupt raised inside a finalizer ("Exception ignored in ..."); CI saw a
-grader finish its batch and exit 0 after Ctrl-C when it landed in logging's _releaseLock. Here a
-finalizer receives the signal, exactly that way."""
+Python drops a KeyboardInterrupt raised inside a finalizer ("Exception ignored in ..."), and a
+grader would then grade on and exit 0. Here a finalizer receives the signal, exactly that way."""
 
 from __future__ import annotations
 
@@ -19,6 +18,15 @@ from edgekit.grading.batch import _completed
 class _PressedInAFinalizer:
     def __del__(self):
         signal.raise_signal(signal.SIGINT)  # its KeyboardInterrupt is raised here, and dropped
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_as_at_a_terminal():
+    """Python's own Ctrl-C handler, as in a foreground process (pytest started in the background by a
+    script inherits SIGINT ignored, and then nothing here would see a Ctrl-C at all)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
 
 
 @pytest.fixture
@@ -72,6 +80,14 @@ def test_held_defers_ctrl_c_and_the_flag_keeps_it():
         with pytest.raises(KeyboardInterrupt):
             with interrupt.held(reraise=True):
                 signal.raise_signal(signal.SIGINT)
+
+
+def test_an_ignored_ctrl_c_stays_ignored():
+    """A grader started with `&` or nohup ignores Ctrl-C: noted() and held() leave that alone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with interrupt.noted() as pressed, interrupt.held(reraise=True):
+        signal.raise_signal(signal.SIGINT)
+    assert not pressed.is_set() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
 
 
 def test_someone_elses_handler_is_left_alone():

@@ -22,24 +22,22 @@ def count(minimum: int):
     return parse
 
 
-def seconds(text: str) -> float:
+def _number(text: str, ok, expected: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if not value >= 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
+        value = float("nan")
+    if not ok(value):  # nan fails every comparison: refused too
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def seconds(text: str) -> float:
+    return _number(text, lambda v: v >= 0, "seconds >= 0")
 
 
 def fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction like 0.02 (2%), from 0 to 1, got {text!r}")
-    return value
+    return _number(text, lambda v: 0 <= v <= 1, "a fraction like 0.02 (2%), from 0 to 1")
 
 
 def str_list(text: str) -> list[str]:

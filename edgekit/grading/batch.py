@@ -54,10 +54,15 @@ class Interrupted(KeyboardInterrupt):
 STUDENT_PRELOAD = ("edgekit.runtime.model",)
 
 
-def _warm(grader: int) -> None:
+_CTRL_C_IGNORED = False  # in a worker: the grader itself ignores Ctrl-C (started with `&` or nohup)
+
+
+def _warm(grader: int, ctrl_c_ignored: bool = False) -> None:
     """Worker start-up: die with the grader, leave Ctrl-C to it, import the heavy modules once."""
+    global _CTRL_C_IGNORED
     _die_with(grader)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader decides what Ctrl-C stops (grade_batch)
+    _CTRL_C_IGNORED = ctrl_c_ignored
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per submission: workers already fill the cores
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import nbformat  # noqa: F401  (1-2 s to import: once per worker, not per submission)
@@ -119,7 +124,8 @@ def _run_task(task: Task) -> int:
             die_with_parent()  # the judge dies with its worker, its students with it
             if os.getppid() != worker:
                 os._exit(1)
-            signal.signal(signal.SIGINT, signal.default_int_handler)  # as before the worker ignored it
+            if not _CTRL_C_IGNORED:  # as the grader has it (a background grader's judges ignore it too)
+                signal.signal(signal.SIGINT, signal.default_int_handler)
             grade(task)
         except KeyboardInterrupt:  # Ctrl-C at the terminal: the grader stops the batch and says so
             code = 130
@@ -322,7 +328,7 @@ def _run_local(tasks: list[Task], jobs: int, records: dict, graded: list, progre
     # the pool starts its workers as work is submitted, so both happen with a clean environment
     with clean_environ():
         pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=_warm,
-                                   initargs=(os.getpid(),))
+                                   initargs=(os.getpid(), signal.getsignal(signal.SIGINT) is signal.SIG_IGN))
     try:
         with _progress(progress, len(tasks)) as advance, interrupt.noted() as pressed:
             with interrupt.held(reraise=True), clean_environ():  # workers start here: none half-started

@@ -1,10 +1,11 @@
 """Ctrl-C in a grading run: noted even where Python drops it, and held while files are written.
 
 Ctrl-C raises ``KeyboardInterrupt`` wherever the main thread happens to be, and Python *drops* it
-when that is a finalizer or a callback ("Exception ignored in: <function _releaseLock ...>", logging's
-lock released from a weakref callback): the grader then graded on and exited 0 as if nobody had
-pressed anything. :func:`noted` installs a handler that also sets a flag, which the batch checks
-between submissions, so a dropped Ctrl-C still stops it. :func:`held` defers Ctrl-C while a file
+when that is a finalizer or a callback (it prints "Exception ignored in: ..." and goes on): a grader
+would then grade on and exit 0 as if nobody had pressed anything. :func:`noted` installs a handler
+that also sets a flag, which the batch checks every half second, so a dropped Ctrl-C still stops it.
+A grader that ignores Ctrl-C (started in the background with ``&`` by a script, or under nohup: the
+shell sets SIGINT to ignored) is left to ignore it, and so are its judges. :func:`held` defers Ctrl-C while a file
 such as ``grades.csv`` is written, so a second Ctrl-C cannot cut it in half. Both are handlers, not
 signal masks: the signal may be delivered to any thread, its handler always runs in the main one.
 """
