@@ -21,7 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 
 NOT_SUPPORT = {"submissions", "nbgrader-verdicts.json", "README.md", "source.ipynb"}
 

@@ -1,6 +1,5 @@
 """edgekit.grading.notebook and lab: roles, stubs, deterministic release, manifests."""
 
-import copy
 import re
 import shutil
 from pathlib import Path

@@ -8,7 +8,6 @@ nbgrader is not needed here: each assignment folder holds ``nbgrader-verdicts.js
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest

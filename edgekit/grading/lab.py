@@ -25,7 +25,7 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._errors import EdgekitError, LabError
+from .._errors import LabError
 
 if sys.version_info >= (3, 11):
     import tomllib

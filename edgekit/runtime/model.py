@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from math import isnan
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 from numpy import vdot
@@ -36,6 +36,9 @@ from .._errors import (
 from ._validate import check_feed, fmt_shape
 from .providers import ProviderChoice, resolve_providers
 from .zoo import resolve
+
+if TYPE_CHECKING:
+    from .info import ModelInfo
 
 # ONNX Runtime names tensor types "tensor(float)"; numpy names them float32.
 ORT_TO_NUMPY = {

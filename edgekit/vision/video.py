@@ -264,8 +264,6 @@ def make_test_video(path: str | os.PathLike, *, frames: int = 120, fps: float = 
     >>> VideoSource(p).frame_count
     5
     """
-    import cv2
-
     path = Path(path)
     if path.suffix.lower() not in FOURCCS:
         raise VideoSourceError(f"make_test_video writes .mp4 or .avi, got {path.name!r}")
