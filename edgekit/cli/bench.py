@@ -102,7 +102,8 @@ MIN_S_PER_RUN = 0.5  # --min-s when runs are repeated and none is given; 3.0 for
 WARMUP_S_PER_RUN = 0.25  # --warmup-s when runs are repeated and none is given; 0.5 for a single run
 # a repeated run costs ~0.55 s to start + 0.25 s warm-up + 0.5 s measured: ~11 runs fit 15 s on a 5 ms model.
 # Shorter runs, more of them: on the development VM the run-to-run spread of p50 was the same for
-# 0.5 s and 1.0 s runs (6.9% and 6.2%, 12 interleaved rounds), so the CI narrows with the run count.
+# 0.5 s and 1.0 s runs (6.9% and 6.2%, 12 interleaved rounds: benchmarks/drift.py --lengths), so the
+# CI narrows with the run count.
 
 
 def _repeats(args) -> bool:

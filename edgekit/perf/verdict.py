@@ -7,7 +7,8 @@ result file and the terminal. :func:`missing_sensors` names the sensors the devi
 no CPU frequency or temperature), said once per command by :func:`sensors_note`.
 
 :func:`judge` is what a benchmark stores as its ``suspect`` record: the sampler's whole-run rules
-(:func:`edgekit.perf.sampler.assess`) plus the per-sample burst marks (:mod:`edgekit.perf.bursts`).
+(:func:`edgekit.perf.sampler.assess`), the per-sample burst marks (:mod:`edgekit.perf.bursts`) and
+the steadiness of the unmarked samples, which needs no sensor (:mod:`edgekit.perf.steadiness`).
 :class:`watch` gives the same record to a timing that has no timed samples of its own (a profile).
 
 >>> verdict({"is_suspect": False})
@@ -22,11 +23,15 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from .bursts import FREQUENCY, OTHERS, PRESSURE, assess_bursts
+from .steadiness import UNSTEADY, assess_steadiness
 
 HEAT, OTHER = "heat", "too few samples or another check"
 # words of the sampler's reasons and notes -> the short names verdicts print
-_REASON_WORDS = (("pressure", PRESSURE), ("frequency", FREQUENCY), ("thermal", HEAT), ("other processes", OTHERS))
+_REASON_WORDS = (("pressure", PRESSURE), ("frequency", FREQUENCY), ("thermal", HEAT), ("other processes", OTHERS),
+                 (UNSTEADY, UNSTEADY))
 _MISSING_WORDS = (("no CPU pressure data", "CPU pressure (PSI)"), ("no CPU frequency", "CPU frequency"),
                   ("no temperature", "temperature"), ("no background sampler", "background sampler"),
                   ("no samples were taken", "background sampler"))
@@ -48,6 +53,14 @@ def judge(ticks: Sequence[dict], starts_s: Sequence[float], samples_ms: Sequence
         if b.reasons:
             kinds += [k for k in sorted(b.kinds) if k not in kinds]
         out["bursts"] = b.to_dict()
+        marked = np.zeros(len(samples_ms), bool)
+        for lo, hi in b.marked:
+            marked[lo:hi] = True
+        st = assess_steadiness(starts_s, samples_ms, marked)  # what no sensor explains
+        reasons += st.reasons
+        if st.reasons:
+            kinds.append(UNSTEADY)
+        out["steadiness"] = st.to_dict()
     missing = list(dict.fromkeys(m for n in notes for word, m in _MISSING_WORDS if word in n))
     return {"is_suspect": bool(reasons), "reasons": reasons, "notes": notes, "kinds": kinds,
             "missing": missing, **out}
