@@ -146,15 +146,15 @@ def run_ab(model: str | None, config_a: str, config_b: str, *, rounds: int = 6, 
 
     cfgs = {"A": parse_config(config_a), "B": parse_config(config_b)}
     labels = {"A": config_a, "B": config_b}
+    models = {side: cfg.pop("model", model) for side, cfg in cfgs.items()}  # the rest are BenchConfig fields
     for side, cfg in cfgs.items():  # a bad value fails here, before any process starts
         try:
-            _config({k: v for k, v in cfg.items() if k != "model"})
+            _config(dict(cfg))
         except ConfigError as exc:
             raise ConfigError(f"A/B block {side} ({labels[side]}): {exc}") from None
 
     def block(side: str) -> dict:
-        options = {**{k: v for k, v in cfgs[side].items() if k != "model"}, **block_budget(block_s)}
-        return run_once(cfgs[side].get("model", model), options, what=f"A/B block {side} ({labels[side]})")
+        return run_once(models[side], {**cfgs[side], **block_budget(block_s)}, what=f"A/B block {side} ({labels[side]})")
 
     pooled, order = interleave({side: functools.partial(block, side) for side in cfgs}, rounds=rounds, seed=seed)
     merged = {side: _merge(pooled[side], labels[side]) for side in pooled}

@@ -61,12 +61,17 @@ def run_repeated(model, repeat: int, *, on_run: Callable[[int, dict], None] | No
     if not isinstance(repeat, int) or repeat < 1:
         raise ConfigError(f"repeat is the number of independent runs (processes), an integer >= 1; got {repeat!r}")
     _config(options)  # a bad option fails here, before any process starts
-    runs = []
-    for i in range(repeat):
-        runs.append(run_once(model, options, what=f"run {i + 1} of {repeat}"))
-        if on_run:
-            on_run(i + 1, runs[-1])
+    runs: list[dict] = []
+    for _ in range(repeat):
+        _add_run(runs, model, options, repeat, on_run)
     return merge_runs(runs)
+
+
+def _add_run(runs: list[dict], model, options: dict, total: int, on_run) -> None:
+    """One more run (a fresh process) appended to ``runs``; ``on_run(i, result)`` told, i from 1."""
+    runs.append(run_once(model, options, what=f"run {len(runs) + 1} of {total}"))
+    if on_run:
+        on_run(len(runs), runs[-1])
 
 
 def run_auto(model, *, target: float = TARGET_CI, budget_s: float = BUDGET_S, first: int = FIRST_RUNS,
@@ -91,21 +96,15 @@ def run_auto(model, *, target: float = TARGET_CI, budget_s: float = BUDGET_S, fi
     _config(options)
     t0 = time.perf_counter()
     runs: list[dict] = []
-
-    def one(total: int) -> None:
-        runs.append(run_once(model, options, what=f"run {len(runs) + 1} of {total}"))
-        if on_run:
-            on_run(len(runs), runs[-1])
-
     for _ in range(first):
-        one(first)
+        _add_run(runs, model, options, first, on_run)
     spent = time.perf_counter() - t0
     s = _log_spread(runs)
     needed = max(first, math.ceil((t_quantile(0.975, first - 1) * s / target) ** 2))
     fits = first + int(max(0.0, budget_s - spent) // (spent / first))
     planned = min(needed, fits, max_runs)
     for _ in range(planned - first):
-        one(planned)
+        _add_run(runs, model, options, planned, on_run)
     merged = merge_runs(runs)
     lo, hi = merged.latency_ms["p50_ci"]
     half = (hi - lo) / 2 / merged.latency_ms["p50"]
